@@ -1,0 +1,1 @@
+"""The data layer the application uses: configuration, engine and sessions, models, repositories."""

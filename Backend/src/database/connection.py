@@ -1,0 +1,281 @@
+"""Where the server is: `DATABASE_URL` or the `DB_*` variables, resolved to connection parameters.
+
+This module owns the names of the connection settings and how they combine. It uses the standard
+library only (plus python-dotenv for `.env`), because the `migrate` CLI reads it at every container
+start: importing pydantic-settings there costs about 90 ms (measured on this project's machine:
+`python -c "import pydantic_settings"` 0.18 s against 0.10 s for `import asyncpg, click`).
+`DatabaseConfig` in `config.py` declares the same variable names, taken from here, and the test suite
+holds both readers to the same answers.
+
+Errors are `ValueError`s whose message starts with the setting's name and never contains a password.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+ENV_URL = "DATABASE_URL"
+ENV_HOST = "DB_HOST"
+ENV_PORT = "DB_PORT"
+ENV_NAME = "DB_NAME"
+ENV_USER = "DB_USER"
+ENV_PASSWORD = "DB_PASSWORD"  # noqa: S105 - the variable's name, not a password
+ENV_SSLMODE = "DB_SSLMODE"
+ENV_CONNECT_TIMEOUT = "DB_CONNECT_TIMEOUT"
+
+# Setting any of these means "a database is configured"; with none of them the CLI uses the embedded server.
+LOCATION_ENV = (ENV_URL, ENV_HOST, ENV_PORT, ENV_NAME, ENV_USER, ENV_PASSWORD)
+
+DEFAULT_HOST = "localhost"
+DEFAULT_PORT = 5432
+DEFAULT_DATABASE = "postgres"
+DEFAULT_USER = "postgres"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+URL_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
+# Query parameters accepted in DATABASE_URL, as libpq spells them.
+URL_PARAMETERS = ("host", "port", "dbname", "user", "sslmode", "connect_timeout", "application_name")
+
+
+class Secret:
+    """A string that shows as asterisks in repr(), str() and f-strings; read it with get_secret_value()."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """How to reach one PostgreSQL database."""
+
+    host: str = DEFAULT_HOST
+    """Host name, IP address, or the directory of a unix socket (a path starting with `/`)."""
+    port: int = DEFAULT_PORT
+    database: str = DEFAULT_DATABASE
+    user: str = DEFAULT_USER
+    password: Secret | None = None
+    sslmode: str | None = None
+    """libpq's sslmode; None leaves asyncpg's default (`prefer`)."""
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    """Seconds to wait for a connection before giving up."""
+    application_name: str | None = None
+    """Shown in pg_stat_activity; the runner sets its own when this is None."""
+
+    def describe(self) -> str:
+        """`user@host:port/database`, never the password: for messages and logs."""
+        where = self.host if self.host.startswith("/") else f"{self.host}:{self.port}"
+        return f"{self.user}@{where}/{self.database}"
+
+    def asyncpg_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for `asyncpg.connect`; passing parts, not a URL, sidesteps all quoting."""
+        kwargs: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "database": self.database,
+            "timeout": self.connect_timeout,
+        }
+        if self.password is not None:
+            kwargs["password"] = self.password.get_secret_value()
+        if self.sslmode is not None:
+            kwargs["ssl"] = self.sslmode
+        return kwargs
+
+    def with_password(self, password: str | None) -> ConnectionSettings:
+        return replace(self, password=None if password is None else Secret(password))
+
+
+def _port(value: str, setting: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise ValueError(f"{setting}: the port must be a whole number from 1 to 65535, not {value!r}") from None
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{setting}: the port must be a whole number from 1 to 65535, not {port}")
+    return port
+
+
+def _sslmode(value: str, setting: str) -> str:
+    if value not in SSL_MODES:
+        raise ValueError(f"{setting}: sslmode must be one of {', '.join(SSL_MODES)}, not {value!r}")
+    return value
+
+
+def _timeout(value: str, setting: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"{setting}: the connect timeout must be a number of seconds, not {value!r}") from None
+    if not seconds > 0:
+        raise ValueError(f"{setting}: the connect timeout must be more than 0 seconds, not {value}")
+    return seconds
+
+
+def parse_url(url: str, setting: str = ENV_URL) -> ConnectionSettings:
+    """Parse a `postgresql://user:password@host:port/database?sslmode=...` URL.
+
+    `?host=/socket/dir` selects a unix socket, as libpq allows. Messages name `setting` and never
+    repeat the URL, since it may hold a password.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in URL_SCHEMES:
+        shown = parts.scheme or "(none)"
+        raise ValueError(
+            f"{setting}: expected a postgresql:// URL (scheme one of {', '.join(URL_SCHEMES)}), "
+            f"got the scheme {shown!r}"
+        )
+    try:
+        port_text = str(parts.port) if parts.port is not None else None
+    except ValueError:
+        raise ValueError(f"{setting}: the port must be a whole number from 1 to 65535") from None
+    fields: dict[str, Any] = {}
+    if parts.hostname:
+        # urlsplit lower-cases hostnames; that is harmless for DNS and keeps IPv6 brackets off.
+        fields["host"] = parts.hostname
+    if port_text is not None:
+        fields["port"] = _port(port_text, setting)
+    if parts.username:
+        fields["user"] = unquote(parts.username)
+    if parts.password:
+        fields["password"] = Secret(unquote(parts.password))
+    database = unquote(parts.path.lstrip("/"))
+    if database:
+        fields["database"] = database
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key not in URL_PARAMETERS:
+            raise ValueError(f"{setting}: unknown URL parameter {key!r}; accepted: {', '.join(URL_PARAMETERS)}")
+        if key == "host":
+            fields["host"] = value
+        elif key == "port":
+            fields["port"] = _port(value, setting)
+        elif key == "dbname":
+            fields["database"] = value
+        elif key == "user":
+            fields["user"] = value
+        elif key == "sslmode":
+            fields["sslmode"] = _sslmode(value, setting)
+        elif key == "connect_timeout":
+            fields["connect_timeout"] = _timeout(value, setting)
+        else:
+            fields["application_name"] = value
+    return ConnectionSettings(**fields)
+
+
+def from_environment(environ: Mapping[str, str]) -> ConnectionSettings | None:
+    """The configured database, or None when no location setting is present.
+
+    `DATABASE_URL` wins over the `DB_*` parts; when the URL carries no password, `DB_PASSWORD`
+    supplies it, so the secret can live apart from the URL. `DB_SSLMODE` and `DB_CONNECT_TIMEOUT`
+    apply to either form, unless the URL sets them itself.
+    """
+
+    def get(name: str) -> str | None:
+        value = environ.get(name)
+        return value if value not in (None, "") else None
+
+    if not any(get(name) for name in LOCATION_ENV):
+        return None
+    password = get(ENV_PASSWORD)
+    url = get(ENV_URL)
+    if url is not None:
+        settings = parse_url(url)
+        if settings.password is None and password is not None:
+            settings = settings.with_password(password)
+        url_query = dict(parse_qsl(urlsplit(url.strip()).query))
+    else:
+        port = get(ENV_PORT)
+        settings = ConnectionSettings(
+            host=get(ENV_HOST) or DEFAULT_HOST,
+            port=_port(port, ENV_PORT) if port is not None else DEFAULT_PORT,
+            database=get(ENV_NAME) or DEFAULT_DATABASE,
+            user=get(ENV_USER) or DEFAULT_USER,
+            password=Secret(password) if password is not None else None,
+        )
+        url_query = {}
+    sslmode = get(ENV_SSLMODE)
+    if sslmode is not None and "sslmode" not in url_query:
+        settings = replace(settings, sslmode=_sslmode(sslmode, ENV_SSLMODE))
+    timeout = get(ENV_CONNECT_TIMEOUT)
+    if timeout is not None and "connect_timeout" not in url_query:
+        settings = replace(settings, connect_timeout=_timeout(timeout, ENV_CONNECT_TIMEOUT))
+    return settings
+
+
+def read_environment(dotenv_path: Path | None = Path(".env")) -> dict[str, str]:
+    """The process environment over the `.env` file's values (the environment wins, as in pydantic-settings)."""
+    values: dict[str, str] = {}
+    if dotenv_path is not None and dotenv_path.is_file():
+        from dotenv import dotenv_values  # only paid for when a .env file exists
+
+        values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    values.update(os.environ)
+    return values
+
+
+def explain_connect_error(exc: BaseException, settings: ConnectionSettings) -> str | None:
+    """A one-line, password-free explanation of why connecting failed, naming the setting to fix.
+
+    None when `exc` is not a connection failure we recognise (the caller re-raises it).
+    """
+    import asyncio
+    import socket
+    import ssl
+
+    import asyncpg
+
+    where = f"cannot connect to {settings.describe()}"
+    if isinstance(exc, asyncpg.InvalidPasswordError):
+        return (
+            f"{where}: password authentication failed for user {settings.user!r}; "
+            f"check {ENV_PASSWORD} (or the password in {ENV_URL})"
+        )
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return f"{where}: database {settings.database!r} does not exist; create it, or fix {ENV_NAME} (or {ENV_URL})"
+    if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):
+        return f"{where}: {exc}; check {ENV_USER} (or the user in {ENV_URL}) and the server's pg_hba.conf"
+    if isinstance(exc, asyncpg.CannotConnectNowError | asyncpg.TooManyConnectionsError):
+        return f"{where}: the server is not accepting connections right now ({exc}); retry shortly"
+    if isinstance(exc, asyncpg.PostgresError):
+        return f"{where}: {exc.sqlstate}: {exc}"
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return (
+            f"{where}: no answer within {settings.connect_timeout:g} s ({ENV_CONNECT_TIMEOUT}); "
+            f"is the host reachable and the port right?"
+        )
+    if isinstance(exc, socket.gaierror):
+        return f"{where}: unknown host {settings.host!r}; check {ENV_HOST} (or the host in {ENV_URL})"
+    if isinstance(exc, ssl.SSLError):
+        return f"{where}: TLS failed ({exc.reason or exc}); check {ENV_SSLMODE}"
+    if isinstance(exc, ConnectionRefusedError) or (
+        isinstance(exc, OSError) and exc.errno in (111, 2) and not isinstance(exc, socket.gaierror)
+    ):
+        return (
+            f"{where}: connection refused; is PostgreSQL running there? (check {ENV_HOST} and {ENV_PORT}, or {ENV_URL})"
+        )
+    if isinstance(exc, OSError | asyncpg.InterfaceError):
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return f"{where}: {reason}"
+    return None

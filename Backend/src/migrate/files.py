@@ -1,0 +1,109 @@
+"""Migration files: their names, their text and their checksums. Reads files; never touches a database.
+
+A migration is a file named `NNN_description.sql`: three or more digits (the version), an underscore,
+and a description of letters, digits, `_` or `-`. Other files in the folder (a README, dot-files) are
+ignored; a `.sql` file with any other name is an error, because a typo there would silently skip a
+migration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from src.migrate.errors import ConfigError, MigrationFileError
+
+FILENAME_PATTERN = re.compile(r"^(?P<version>[0-9]{3,})_(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*)\.sql$")
+BOM = "\ufeff"
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    version: int
+    name: str
+    path: Path
+    sql: str
+    """The file's text as it is run: UTF-8, leading BOM removed, CRLF read as LF."""
+    checksum: str
+    """SHA-256 of `sql`, so a BOM or line-ending change made by an editor is not drift."""
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+
+def parse_filename(filename: str) -> tuple[int, str]:
+    """`"007_add_index.sql"` -> `(7, "add_index")`; a `MigrationFileError` explains any other name."""
+    match = FILENAME_PATTERN.match(filename)
+    if match is None:
+        raise MigrationFileError(
+            f"{filename}: not a valid migration name; expected NNN_description.sql "
+            "(3 or more digits, '_', then letters, digits, '_' or '-'), e.g. 008_add_todo_index.sql"
+        )
+    return int(match["version"]), match["name"]
+
+
+def normalize(raw: bytes, filename: str) -> str:
+    """Decode a file as UTF-8 with a leading BOM dropped and CRLF (or lone CR) line ends read as LF."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise MigrationFileError(
+            f"{filename}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            "save the file as UTF-8"
+        ) from None
+    text = text.removeprefix(BOM)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def checksum(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def load(path: Path) -> MigrationFile:
+    version, name = parse_filename(path.name)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise MigrationFileError(f"{path.name}: cannot be read: {exc.strerror}") from None
+    text = normalize(raw, path.name)
+    return MigrationFile(version=version, name=name, path=path, sql=text, checksum=checksum(text))
+
+
+def discover(directory: Path) -> list[MigrationFile]:
+    """Every migration in `directory`, ordered by version; refuses bad names and duplicate versions.
+
+    All problems with names are reported together, so one run shows everything to fix.
+    """
+    if not directory.is_dir():
+        what = "is not a folder" if directory.exists() else "does not exist"
+        raise ConfigError(
+            f"migrations folder {directory} {what}; set --migrations-dir or MIGRATIONS_DIR to the folder "
+            "that holds the NNN_description.sql files"
+        )
+    problems: list[str] = []
+    by_version: dict[int, list[Path]] = {}
+    for path in sorted(directory.iterdir()):
+        if path.name.startswith(".") or not path.name.lower().endswith(".sql"):
+            continue
+        try:
+            version, _ = parse_filename(path.name)
+        except MigrationFileError as exc:
+            problems.append(str(exc))
+            continue
+        if not path.is_file():
+            problems.append(f"{path.name}: is not a regular file")
+            continue
+        by_version.setdefault(version, []).append(path)
+    for version, paths in sorted(by_version.items()):
+        if len(paths) > 1:
+            names = ", ".join(p.name for p in paths)
+            problems.append(f"{names}: {len(paths)} files share version {version}; renumber all but one")
+    if problems:
+        raise MigrationFileError("\n".join(problems))
+    return [load(paths[0]) for _, paths in sorted(by_version.items())]

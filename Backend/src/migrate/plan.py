@@ -1,0 +1,136 @@
+"""Planning: compare the files with the ledger and decide what to apply. Pure: no I/O, easy to test.
+
+Every version ends in one state. `applied` and `pending` are normal; the others are drift, which
+`apply` refuses (before it touches anything) and `status` reports:
+    edited        an applied file's checksum differs from the ledger's
+    renamed       an applied file's description differs from the ledger's
+    missing       the ledger has a version whose file is gone
+    out of order  a pending file is numbered below the newest applied version
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from src.migrate.errors import DriftError
+from src.migrate.files import MigrationFile
+from src.migrate.ledger import LedgerRow
+
+
+class State(StrEnum):
+    APPLIED = "applied"
+    PENDING = "pending"
+    EDITED = "edited"
+    RENAMED = "renamed"
+    MISSING = "missing"
+    OUT_OF_ORDER = "out of order"
+
+
+PROBLEM_STATES = frozenset({State.EDITED, State.RENAMED, State.MISSING, State.OUT_OF_ORDER})
+
+
+@dataclass(frozen=True)
+class Entry:
+    version: int
+    name: str
+    state: State
+    file: MigrationFile | None
+    row: LedgerRow | None
+
+    @property
+    def label(self) -> str:
+        return self.file.filename if self.file is not None else f"{self.version:03d}_{self.name}.sql"
+
+    def problem(self) -> str | None:
+        """What is wrong with this entry and what to do about it, or None."""
+        if self.state is State.EDITED:
+            assert self.file is not None
+            assert self.row is not None
+            return (
+                f"{self.label}: edited after it was applied (ledger checksum {self.row.checksum}, file now "
+                f"{self.file.checksum}); restore the applied text, or if the edit is deliberate and the "
+                "database already matches it, record the new checksum with `migrate repair`"
+            )
+        if self.state is State.RENAMED:
+            assert self.row is not None
+            return (
+                f"{self.label}: version {self.version} was applied as {self.row.name!r}; rename the file "
+                "back, or record the new name with `migrate repair`"
+            )
+        if self.state is State.MISSING:
+            assert self.row is not None
+            return (
+                f"{self.label}: applied on {self.row.applied_at:%Y-%m-%d %H:%M:%S%z} but the file is gone "
+                "from the migrations folder; restore it"
+            )
+        if self.state is State.OUT_OF_ORDER:
+            return (
+                f"{self.label}: numbered below the newest applied version; give it a number above every "
+                "applied one, or pass --allow-out-of-order to apply it anyway"
+            )
+        return None
+
+
+@dataclass(frozen=True)
+class Plan:
+    entries: tuple[Entry, ...]
+    to_apply: tuple[MigrationFile, ...]
+
+    @property
+    def head(self) -> int | None:
+        """The highest applied version, or None on a fresh database."""
+        applied = [e.version for e in self.entries if e.row is not None]
+        return max(applied) if applied else None
+
+    @property
+    def problems(self) -> list[str]:
+        return [p for e in self.entries if (p := e.problem()) is not None]
+
+    def count(self, state: State) -> int:
+        return sum(1 for e in self.entries if e.state is state)
+
+    def raise_for_drift(self) -> None:
+        problems = self.problems
+        if problems:
+            raise DriftError("\n".join(problems))
+
+
+def make_plan(
+    files: Sequence[MigrationFile],
+    rows: Sequence[LedgerRow],
+    *,
+    target: int | None = None,
+    allow_out_of_order: bool = False,
+) -> Plan:
+    """Merge files and ledger rows by version; `to_apply` is what `apply` would run, in order.
+
+    With `allow_out_of_order`, a file numbered below the newest applied one is applied (in version
+    order) instead of being reported. `target` limits the plan to versions up to and including it.
+    """
+    by_file = {f.version: f for f in files}
+    by_row = {r.version: r for r in rows}
+    head = max(by_row, default=None)
+    entries: list[Entry] = []
+    to_apply: list[MigrationFile] = []
+    for version in sorted(by_file.keys() | by_row.keys()):
+        file, row = by_file.get(version), by_row.get(version)
+        if file is not None and row is not None:
+            if file.checksum != row.checksum:
+                state = State.EDITED
+            elif file.name != row.name:
+                state = State.RENAMED
+            else:
+                state = State.APPLIED
+            entries.append(Entry(version, file.name, state, file, row))
+        elif row is not None:
+            entries.append(Entry(version, row.name, State.MISSING, None, row))
+        else:
+            assert file is not None
+            late = head is not None and version < head
+            state = State.OUT_OF_ORDER if late and not allow_out_of_order else State.PENDING
+            entries.append(Entry(version, file.name, state, file, None))
+            if state is State.PENDING and (target is None or version <= target):
+                to_apply.append(file)
+    return Plan(tuple(entries), tuple(to_apply))

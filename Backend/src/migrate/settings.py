@@ -1,0 +1,107 @@
+"""The runner's settings: each one a command-line option, an environment variable, or `.env` entry.
+
+A command-line option wins over the environment, which wins over `.env`. Where to connect comes from
+`src.database.connection` (the same `DATABASE_URL` / `DB_*` variables the data layer reads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from src import BACKEND_DIR
+from src.database import connection, embedded
+from src.database.connection import ConnectionSettings
+from src.migrate.ledger import DEFAULT_TABLE, LedgerTable
+
+ENV_MIGRATIONS_DIR = "MIGRATIONS_DIR"
+ENV_LEDGER_TABLE = "MIGRATIONS_TABLE"
+ENV_LOCK_WAIT = "MIGRATE_LOCK_WAIT"
+ENV_LOCK_TIMEOUT = "MIGRATE_LOCK_TIMEOUT"
+ENV_STATEMENT_TIMEOUT = "MIGRATE_STATEMENT_TIMEOUT"
+
+DEFAULT_MIGRATIONS_DIR = BACKEND_DIR / "database" / "migrations"
+DEFAULT_LOCK_WAIT = 300.0
+DEFAULT_LOCK_TIMEOUT = 10.0
+DEFAULT_STATEMENT_TIMEOUT = 0.0
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    connection: ConnectionSettings | None
+    """Where to connect; None means no database is configured, so the embedded server is used."""
+    embedded_dir: Path
+    """Data directory of the embedded server (`EMBEDDED_PGDATA`, default `.pgdata` in the project)."""
+    migrations_dir: Path
+    """Folder of NNN_description.sql files (`MIGRATIONS_DIR`, default Backend/database/migrations)."""
+    ledger: LedgerTable
+    """The ledger table (`MIGRATIONS_TABLE`, default public.migration_ledger)."""
+    lock_wait: float
+    """Seconds to wait for another runner's lock (`MIGRATE_LOCK_WAIT`, default 300)."""
+    lock_timeout: float
+    """Seconds a migration statement may wait for a table lock (`MIGRATE_LOCK_TIMEOUT`, default 10; 0 = no
+    limit), so a migration never queues behind a long transaction while blocking everyone behind it."""
+    statement_timeout: float
+    """Seconds one migration statement may run (`MIGRATE_STATEMENT_TIMEOUT`, default 0 = no limit)."""
+
+    def server_settings(self) -> dict[str, str]:
+        return {
+            "lock_timeout": f"{round(self.lock_timeout * 1000)}ms",
+            "statement_timeout": f"{round(self.statement_timeout * 1000)}ms",
+        }
+
+
+def _seconds(value: str | float, setting: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"{setting}: expected a number of seconds, not {value!r}") from None
+    if seconds < 0:
+        raise ValueError(f"{setting}: expected a number of seconds of 0 or more, not {value}")
+    return seconds
+
+
+def resolve(
+    environ: Mapping[str, str],
+    *,
+    database_url: str | None = None,
+    migrations_dir: Path | None = None,
+    ledger_table: str | None = None,
+    lock_wait: float | None = None,
+    lock_timeout: float | None = None,
+    statement_timeout: float | None = None,
+) -> RunnerSettings:
+    """Combine command-line values (None = not given) with the environment; ValueError names a bad setting."""
+
+    def env(name: str) -> str | None:
+        value = environ.get(name)
+        return value if value else None
+
+    if database_url is not None:
+        conn: ConnectionSettings | None = connection.parse_url(database_url, setting="--database-url")
+        password = env(connection.ENV_PASSWORD)
+        if conn is not None and conn.password is None and password is not None:
+            conn = conn.with_password(password)
+    else:
+        conn = connection.from_environment(environ)
+    folder = migrations_dir or Path(env(ENV_MIGRATIONS_DIR) or DEFAULT_MIGRATIONS_DIR)
+    return RunnerSettings(
+        connection=conn,
+        embedded_dir=Path(env(embedded.ENV_DATA_DIR) or embedded.DEFAULT_DATA_DIR),
+        migrations_dir=folder,
+        ledger=LedgerTable.parse(ledger_table or env(ENV_LEDGER_TABLE) or DEFAULT_TABLE),
+        lock_wait=_seconds(
+            lock_wait if lock_wait is not None else env(ENV_LOCK_WAIT) or DEFAULT_LOCK_WAIT, ENV_LOCK_WAIT
+        ),
+        lock_timeout=_seconds(
+            lock_timeout if lock_timeout is not None else env(ENV_LOCK_TIMEOUT) or DEFAULT_LOCK_TIMEOUT,
+            ENV_LOCK_TIMEOUT,
+        ),
+        statement_timeout=_seconds(
+            statement_timeout
+            if statement_timeout is not None
+            else env(ENV_STATEMENT_TIMEOUT) or DEFAULT_STATEMENT_TIMEOUT,
+            ENV_STATEMENT_TIMEOUT,
+        ),
+    )

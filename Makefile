@@ -1,0 +1,38 @@
+# The two commands a newcomer runs are `make run` and `make test`; everything else here serves them.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Re-install only when the project's dependency list changes, so repeated runs start at once.
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test test-quick lint typecheck pytest clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+## run: apply the migrations (to an embedded PostgreSQL unless DATABASE_URL/DB_* say otherwise), then show the status
+run: $(STAMP)
+	$(BIN)/migrate apply
+	$(BIN)/migrate status
+
+## test: lint, type-check and run the whole suite on a real PostgreSQL
+test: lint typecheck pytest
+
+## test-quick: the suite without the tests marked slow, for the edit-run loop
+test-quick: $(STAMP)
+	$(BIN)/pytest -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .pgdata .pytest_cache .mypy_cache .ruff_cache
