@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from src.migrate.settings import DEFAULT_MIGRATIONS_DIR
 PROJECT_MIGRATIONS = DEFAULT_MIGRATIONS_DIR
 
 
-def write_migrations(folder: Path, files: dict[str, str | bytes]) -> Path:
+def write_migrations(folder: Path, files: Mapping[str, str | bytes]) -> Path:
     """Create `folder` holding the given files (name -> SQL text or raw bytes); returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
@@ -34,3 +35,19 @@ def url_of(settings: ConnectionSettings, **overrides: Any) -> str:
     if s.host.startswith("/"):
         return f"postgresql://{auth}@/{quote(s.database, safe='')}?host={quote(s.host)}&port={s.port}"
     return f"postgresql://{auth}@{s.host}:{s.port}/{quote(s.database, safe='')}"
+
+
+def fetchval(settings: ConnectionSettings, query: str, *args: Any) -> Any:
+    """Run one query from a synchronous test (CLI tests cannot run inside an event loop)."""
+    import asyncio
+
+    import asyncpg
+
+    async def go() -> Any:
+        conn = await asyncpg.connect(**settings.asyncpg_kwargs())
+        try:
+            return await conn.fetchval(query, *args)
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())

@@ -97,9 +97,9 @@ def parse(file: MigrationFile) -> list[Statement]:
         kind = type(node).__name__
         if kind == "TransactionStmt":
             line, column = line_and_column(text, start)
-            word = text[start:].split(None, 1)[0] if text[start:].strip() else "transaction control"
+            shown = " ".join(text[start : start + length].split()).upper() or "transaction control"
             raise MigrationFileError(
-                f"{file.filename}:{line}:{column}: {word.upper()} is not allowed in a migration: the runner "
+                f"{file.filename}:{line}:{column}: {shown} is not allowed in a migration: the runner "
                 "runs each file in a transaction of its own (or statement by statement when it must run "
                 "outside one); remove the transaction control\n" + excerpt(text, start)
             )
