@@ -1,10 +1,12 @@
 CREATE TABLE IF NOT EXISTS messaging.chats (
     id          uuid         NOT NULL DEFAULT gen_random_uuid(),
-    title       varchar(500),
+    title       text,
     created_at  timestamptz  NOT NULL DEFAULT now(),
     updated_at  timestamptz  NOT NULL DEFAULT now(),
     metadata    jsonb        NOT NULL DEFAULT '{}'::jsonb,
     CONSTRAINT pk_chats PRIMARY KEY (id),
+    -- text with a CHECK, not varchar(500): changing the limit later is then no table rewrite or long lock.
+    CONSTRAINT ck_chats_title_length CHECK (char_length(title) <= 500),
     CONSTRAINT ck_chats_metadata_is_object CHECK (jsonb_typeof(metadata) = 'object')
 );
 

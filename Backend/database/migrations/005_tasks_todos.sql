@@ -1,8 +1,10 @@
 CREATE TABLE IF NOT EXISTS tasks.todos (
     id            uuid          NOT NULL DEFAULT gen_random_uuid(),
-    title         varchar(500)  NOT NULL,
+    title         text          NOT NULL,
     description   text,
     status        text          NOT NULL DEFAULT 'pending',
+    -- A 1-5 scale held there by ck_todos_priority, so smallint cannot overflow.
+    -- squawk-ignore prefer-bigint-over-smallint
     priority      smallint      NOT NULL DEFAULT 3,
     chat_id       uuid,
     due_at        timestamptz,
@@ -14,6 +16,8 @@ CREATE TABLE IF NOT EXISTS tasks.todos (
     -- A todo outlives the chat it came from.
     CONSTRAINT fk_todos_chat_id_chats FOREIGN KEY (chat_id)
         REFERENCES messaging.chats (id) ON DELETE SET NULL,
+    -- text with a CHECK, not varchar(500): changing the limit later is then no table rewrite or long lock.
+    CONSTRAINT ck_todos_title_length CHECK (char_length(title) <= 500),
     CONSTRAINT ck_todos_title_not_blank CHECK (btrim(title) <> ''),
     CONSTRAINT ck_todos_status CHECK (status IN ('pending', 'in_progress', 'completed', 'cancelled')),
     CONSTRAINT ck_todos_priority CHECK (priority BETWEEN 1 AND 5),

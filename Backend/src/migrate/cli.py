@@ -12,21 +12,22 @@ import contextlib
 import json
 import sys
 import traceback
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from datetime import UTC
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
+import asyncpg
 import click
 
 from src.database.connection import ConnectionSettings, read_environment
 from src.migrate import files as files_module
 from src.migrate import runner
 from src.migrate.connect import connect, wait_until_ready
-from src.migrate.errors import ConfigError, ConnectionFailed, MigrateError
+from src.migrate.errors import EXIT_LINT, EXIT_NOT_IDEMPOTENT, ConfigError, ConnectionFailed, MigrateError
 from src.migrate.files import MigrationFile
 from src.migrate.lock import Holder
-from src.migrate.plan import PROBLEM_STATES, Plan
+from src.migrate.plan import PROBLEM_STATES, Plan, State
 from src.migrate.settings import RunnerSettings, resolve
 
 T = TypeVar("T")
@@ -97,6 +98,19 @@ def _database(settings: RunnerSettings) -> Iterator[ConnectionSettings]:
         yield server.settings()
     finally:
         server.stop()
+
+
+@contextlib.asynccontextmanager
+async def _connection(
+    settings: RunnerSettings, command: str
+) -> AsyncIterator[tuple[asyncpg.Connection, ConnectionSettings]]:
+    """One connection to the configured (or embedded) database, with the runner's session settings."""
+    with _database(settings) as where:
+        conn = await connect(where, command=command, server_settings=settings.server_settings())
+        try:
+            yield conn, where
+        finally:
+            await conn.close()
 
 
 def _common_options(func: F) -> F:
@@ -177,6 +191,13 @@ class _ConsoleProgress:
         who = f" held by {holder}" if holder is not None else ""
         click.echo(f"Waiting for the migration lock{who} ...", err=True)
 
+    def note(self, message: str) -> None:
+        if self.open_line:
+            click.echo("")
+        click.echo(f"    note: {message}", err=True)
+        if self.open_line:
+            click.echo("   ", nl=False)
+
     def starting(self, file: MigrationFile, transactional: bool) -> None:
         mode = "" if transactional else " (outside a transaction)"
         click.echo(f"  {file.filename}{mode} ", nl=False)
@@ -213,26 +234,22 @@ def apply(target: int | None, allow_out_of_order: bool, dry_run: bool, as_json: 
 
     async def go() -> None:
         files = _discover(settings)
-        with _database(settings) as where:
-            conn = await connect(where, command="apply", server_settings=settings.server_settings())
+        async with _connection(settings, "apply") as (conn, where):
+            if dry_run:
+                plan = await runner.read_plan(conn, files, options)
+                _print_dry_run(plan, as_json=as_json)
+                return
+            progress = None if as_json else _ConsoleProgress()
+            if not as_json:
+                click.echo(f"Database {where.describe()}, ledger {settings.ledger}")
+            started = asyncio.get_running_loop().time()
             try:
-                if dry_run:
-                    plan = await runner.read_plan(conn, files, options)
-                    _print_dry_run(plan, as_json=as_json)
-                    return
-                progress = None if as_json else _ConsoleProgress()
-                if not as_json:
-                    click.echo(f"Database {where.describe()}, ledger {settings.ledger}")
-                started = asyncio.get_running_loop().time()
-                try:
-                    result = await runner.apply(conn, files, options, progress)
-                except MigrateError:
-                    if progress is not None and progress.open_line:
-                        click.echo("FAILED")
-                    raise
-                elapsed_ms = (asyncio.get_running_loop().time() - started) * 1000
-            finally:
-                await conn.close()
+                result = await runner.apply(conn, files, options, progress)
+            except MigrateError:
+                if progress is not None and progress.open_line:
+                    click.echo("FAILED")
+                raise
+            elapsed_ms = (asyncio.get_running_loop().time() - started) * 1000
         _print_apply(result, elapsed_ms, as_json=as_json)
 
     _run(go, as_json=as_json)
@@ -320,13 +337,9 @@ def status(as_json: bool, **kwargs: Any) -> None:
 
     async def go() -> tuple[Plan, str, str]:
         files = _discover(settings)
-        with _database(settings) as where:
-            conn = await connect(where, command="status")
-            try:
-                plan = await runner.read_plan(conn, files, options)
-                server_version = str(await conn.fetchval("SELECT current_setting('server_version')")).split()[0]
-            finally:
-                await conn.close()
+        async with _connection(settings, "status") as (conn, where):
+            plan = await runner.read_plan(conn, files, options)
+            server_version = str(await conn.fetchval("SELECT current_setting('server_version')")).split()[0]
         return plan, where.describe(), server_version
 
     plan, where, server_version = _run(go, as_json=as_json)
@@ -406,6 +419,175 @@ def wait(database_url: str | None, timeout: float) -> None:
     took = _run(go)
     assert settings.connection is not None
     click.echo(f"Database {settings.connection.describe()} accepts connections (after {took:.1f} s).")
+
+
+@main.command()
+@click.option(
+    "--migrations-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder of NNN_description.sql files (env MIGRATIONS_DIR).",
+)
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path, dir_okay=False, exists=True))
+def lint(migrations_dir: Path | None, files: tuple[Path, ...]) -> None:
+    """Report statements that fail when rerun, and squawk's unsafe-change rules, as file:line:column.
+
+    Checks every migration in the folder, or only FILES when given. Exits 7 when there are findings.
+    Needs no database.
+    """
+    from src.migrate import lint as linter
+
+    settings = _settings(migrations_dir=migrations_dir)
+
+    async def go() -> list[linter.Finding]:
+        chosen = [files_module.load(p) for p in files] if files else _discover(settings)
+        return linter.lint(chosen)
+
+    findings = _run(go)
+    for finding in findings:
+        click.echo(str(finding))
+    if findings:
+        click.echo(f"{len(findings)} finding(s).", err=True)
+        sys.exit(EXIT_LINT)
+    click.echo("No findings.")
+
+
+@main.command()
+@_common_options
+@click.option("--rerun", is_flag=True, help="Also re-run each applied file in a rolled-back transaction.")
+def verify(rerun: bool, **kwargs: Any) -> None:
+    """Check names, checksums, order, lint and invalid indexes; with --rerun, prove every applied file is
+    idempotent by running it again inside a transaction that is rolled back and comparing the catalog.
+
+    Exits 5 on drift, 7 on lint findings, 8 when a rerun changes the catalog or an index is INVALID.
+    --rerun takes the same locks the files take (each is held only for its own rolled-back transaction).
+    """
+    from src.migrate import lint as linter
+    from src.migrate import verify as verifier
+
+    settings = _settings(**_split_common(kwargs))
+    options = runner.Options(ledger=settings.ledger)
+
+    async def go() -> int:
+        files = _discover(settings)
+        click.echo(f"ok    names and versions: {len(files)} file(s)")
+        findings = linter.lint(files)
+        async with _connection(settings, "verify") as (conn, _):
+            plan = await runner.read_plan(conn, files, options)
+            invalid = await verifier.invalid_indexes(conn)
+            rerun_result = await verifier.rerun(conn, plan) if rerun and not plan.problems else None
+        code = 0
+        if plan.problems:
+            click.echo("FAIL  checksums and order:")
+            for problem in plan.problems:
+                click.echo(f"      {problem}")
+            code = code or 5
+        else:
+            click.echo(
+                f"ok    checksums and order: {plan.count(State.APPLIED)} applied, {plan.count(State.PENDING)} pending"
+            )
+        if findings:
+            click.echo(f"FAIL  lint: {len(findings)} finding(s)")
+            for finding in findings:
+                click.echo(f"      {finding}")
+            code = code or EXIT_LINT
+        else:
+            click.echo("ok    lint: no findings")
+        if invalid:
+            click.echo(
+                f"FAIL  indexes: INVALID (left by an interrupted CREATE INDEX CONCURRENTLY): {', '.join(invalid)}"
+            )
+            code = code or EXIT_NOT_IDEMPOTENT
+        else:
+            click.echo("ok    indexes: none INVALID")
+        if rerun_result is not None:
+            skipped = (
+                f"; skipped (cannot run in a transaction): {', '.join(rerun_result.skipped)}"
+                if rerun_result.skipped
+                else ""
+            )
+            if rerun_result.problems:
+                click.echo(f"FAIL  rerun{skipped}:")
+                for problem in rerun_result.problems:
+                    click.echo(f"      {problem}")
+                code = code or EXIT_NOT_IDEMPOTENT
+            else:
+                click.echo(
+                    f"ok    rerun: {len(rerun_result.checked)} file(s) re-run, rolled back, catalog unchanged{skipped}"
+                )
+        elif rerun:
+            click.echo("skip  rerun: fix the checksums and order first")
+        return code
+
+    code = _run(go)
+    sys.exit(code)
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "--migrations-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder of NNN_description.sql files (env MIGRATIONS_DIR).",
+)
+def new(name: str, migrations_dir: Path | None) -> None:
+    """Create the next NNN_NAME.sql from a template; needs no database."""
+    from src.migrate.files import new_file
+
+    settings = _settings(migrations_dir=migrations_dir)
+    path = _run(lambda: _async(new_file, settings.migrations_dir, name))
+    click.echo(f"Created {_shown_path(path)}; write the migration, then `migrate lint` and `migrate apply`.")
+
+
+async def _async(func: Callable[..., T], *args: Any) -> T:
+    return func(*args)
+
+
+@main.command()
+@_common_options
+def repair(**kwargs: Any) -> None:
+    """Accept the current files: record the checksum and name of every applied file that was edited or
+    renamed. Runs no migration SQL; use it only when the database already matches the edited files."""
+    from src.migrate.repair import repair as do_repair
+
+    settings = _settings(**_split_common(kwargs))
+    options = runner.Options(ledger=settings.ledger, lock_wait=settings.lock_wait)
+
+    async def go() -> None:
+        files = _discover(settings)
+        async with _connection(settings, "repair") as (conn, _):
+            repaired = await do_repair(conn, files, options)
+        for item in repaired:
+            click.echo(
+                f"  {item.file.filename}: recorded checksum {item.file.checksum} (was {item.old_checksum})"
+                + (f", name {item.file.name!r} (was {item.old_name!r})" if item.old_name != item.file.name else "")
+            )
+        click.echo(f"Repaired {len(repaired)} ledger row(s)." if repaired else "Nothing to repair.")
+
+    _run(go)
+
+
+@main.command()
+@_common_options
+@click.option("--version", "version", type=int, required=True, metavar="N", help="The last version to adopt.")
+def baseline(version: int, **kwargs: Any) -> None:
+    """Adopt an existing database: record every file up to version N as applied, without running it.
+
+    Only for a database the runner has never applied to (an empty ledger).
+    """
+    from src.migrate.repair import baseline as do_baseline
+
+    settings = _settings(**_split_common(kwargs))
+    options = runner.Options(ledger=settings.ledger, lock_wait=settings.lock_wait)
+
+    async def go() -> None:
+        files = _discover(settings)
+        async with _connection(settings, "baseline") as (conn, _):
+            adopted = await do_baseline(conn, files, options, version)
+        for file in adopted:
+            click.echo(f"  {file.filename}: recorded as applied (baseline), not run")
+        click.echo(f"Baselined {len(adopted)} migration(s); database is at version {adopted[-1].version:03d}.")
+
+    _run(go)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,12 @@ always says what to do and never carries a password.
 
 from __future__ import annotations
 
+# Outcomes that are reports rather than errors still get their own exit codes.
+EXIT_LINT = 7
+"""`migrate lint` / `verify` found statements that break the rules."""
+EXIT_NOT_IDEMPOTENT = 8
+"""`migrate verify` found an INVALID index, or a re-run file changed the catalog or failed."""
+
 
 class MigrateError(Exception):
     """Base of every expected runner error."""

@@ -107,3 +107,30 @@ def discover(directory: Path) -> list[MigrationFile]:
     if problems:
         raise MigrationFileError("\n".join(problems))
     return [load(paths[0]) for _, paths in sorted(by_version.items())]
+
+
+TEMPLATE = """\
+-- {filename}: describe the change here.
+--
+-- The runner runs this file in one transaction together with its ledger row (or statement by statement
+-- outside one, when it holds CREATE INDEX CONCURRENTLY or another statement PostgreSQL refuses in a
+-- transaction). Keep it idempotent: running it again must change nothing. `migrate lint` checks. E.g.:
+--   CREATE TABLE IF NOT EXISTS tasks.example (id uuid PRIMARY KEY DEFAULT gen_random_uuid());
+--   ALTER TABLE tasks.example ADD COLUMN IF NOT EXISTS note text;
+--   CREATE INDEX IF NOT EXISTS ix_example_note ON tasks.example (note);
+--   COMMENT ON TABLE tasks.example IS 'What it holds.';
+-- Until it holds a statement, `migrate apply` refuses it, so an unedited template never applies.
+"""
+
+
+def new_file(directory: Path, description: str) -> Path:
+    """Write the next-numbered migration from the template; the number keeps the folder's zero-padding."""
+    slug = re.sub(r"[^a-z0-9]+", "_", description.lower()).strip("_")
+    if not slug:
+        raise MigrationFileError(f"{description!r}: a migration name needs letters or digits")
+    existing = discover(directory)
+    version = existing[-1].version + 1 if existing else 1
+    width = max(3, len(existing[-1].filename.split("_", 1)[0])) if existing else 3
+    path = directory / f"{version:0{width}d}_{slug}.sql"
+    path.write_text(TEMPLATE.format(filename=path.name), encoding="utf-8")
+    return path

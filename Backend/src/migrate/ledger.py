@@ -130,3 +130,9 @@ async def record(
         kind,
         transactional,
     )
+
+
+async def update(conn: asyncpg.Connection, table: LedgerTable, *, version: int, name: str, checksum: str) -> None:
+    await conn.execute(
+        f"UPDATE {table.qualified} SET name = $2, checksum = $3 WHERE version = $1", version, name, checksum
+    )

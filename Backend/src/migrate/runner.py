@@ -63,6 +63,8 @@ class ApplyResult:
 class Progress(Protocol):
     def lock_busy(self, holder: lock.Holder | None) -> None: ...
 
+    def note(self, message: str) -> None: ...
+
     def starting(self, file: MigrationFile, transactional: bool) -> None: ...
 
     def finished(self, applied: Applied) -> None: ...
@@ -132,7 +134,14 @@ async def _apply_file(
                 duration_ms=duration_ms,
             )
     else:
+        for index_name in await _drop_invalid_indexes(conn, statements):
+            if progress is not None:
+                progress.note(
+                    f"dropped INVALID index {index_name}, left by an interrupted CREATE INDEX CONCURRENTLY; "
+                    "building it again"
+                )
         await _run_statements(conn, file, statements, transactional=False)
+        await _refuse_invalid_indexes(conn, file, statements)
         duration_ms = (time.perf_counter() - started) * 1000
         await ledger.record(
             conn,
@@ -147,6 +156,51 @@ async def _apply_file(
     if progress is not None:
         progress.finished(result)
     return result
+
+
+def _concurrent_index_targets(statements: Sequence[sql.Statement]) -> list[tuple[str, str]]:
+    """(table as written, index name) for each named CREATE INDEX CONCURRENTLY."""
+    targets = []
+    for statement in statements:
+        node = statement.node
+        if type(node).__name__ == "IndexStmt" and node.concurrent and node.idxname:
+            relation = node.relation
+            table = f'"{relation.schemaname}"."{relation.relname}"' if relation.schemaname else f'"{relation.relname}"'
+            targets.append((table, node.idxname))
+    return targets
+
+
+_INVALID_INDEX = """
+    SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+    WHERE i.indrelid = to_regclass($1) AND c.relname = $2 AND NOT i.indisvalid
+"""
+
+
+async def _drop_invalid_indexes(conn: asyncpg.Connection, statements: Sequence[sql.Statement]) -> list[str]:
+    """Drop INVALID indexes a failed earlier run of these statements left; `IF NOT EXISTS` would skip them.
+
+    We hold the runner's lock, so no other runner is building them now.
+    """
+    dropped = []
+    for table, index in _concurrent_index_targets(statements):
+        name = await conn.fetchval(_INVALID_INDEX, table, index)
+        if name is not None:
+            await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+            dropped.append(str(name))
+    return dropped
+
+
+async def _refuse_invalid_indexes(
+    conn: asyncpg.Connection, file: MigrationFile, statements: Sequence[sql.Statement]
+) -> None:
+    for table, index in _concurrent_index_targets(statements):
+        name = await conn.fetchval(_INVALID_INDEX, table, index)
+        if name is not None:
+            raise MigrationFailed(
+                f"{file.filename}: index {name} is INVALID after CREATE INDEX CONCURRENTLY (another session may "
+                "be building it, or it was left invalid outside the runner); drop it with "
+                f"DROP INDEX CONCURRENTLY {name} and run `migrate apply` again. The file was not recorded."
+            )
 
 
 async def _run_statements(

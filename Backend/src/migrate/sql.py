@@ -6,7 +6,7 @@ common container start) never pay for it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from src.migrate.errors import MigrationFileError
@@ -22,6 +22,8 @@ class Statement:
     """The parse node's name, e.g. `CreateStmt`, `IndexStmt`."""
     transactional: bool
     """False when PostgreSQL refuses it inside a transaction block (CREATE INDEX CONCURRENTLY, VACUUM, ...)."""
+    node: Any = field(default=None, compare=False, repr=False)
+    """pglast's parse tree of the statement, for the linter and the invalid-index check."""
 
 
 def line_and_column(text: str, offset: int) -> tuple[int, int]:
@@ -111,6 +113,7 @@ def parse(file: MigrationFile) -> list[Statement]:
                 offset=start + len(body) - len(stripped),
                 kind=kind,
                 transactional=_is_transactional(node),
+                node=node,
             )
         )
     if not statements:
