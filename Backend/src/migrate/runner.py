@@ -120,6 +120,25 @@ async def _apply_file(
     transactional = all(s.transactional for s in statements)
     if progress is not None:
         progress.starting(file, transactional)
+    try:
+        return await _apply_file_unguarded(conn, file, statements, table, progress, transactional)
+    except (asyncpg.InterfaceError, OSError) as exc:
+        # Also what the transaction's own ROLLBACK or COMMIT raises when the server went away mid-file.
+        raise _connection_lost(file, exc, transactional) from exc
+    except asyncpg.PostgresError as exc:
+        if (exc.sqlstate or "").startswith(_CONNECTION_LOST_CLASSES):
+            raise _connection_lost(file, exc, transactional) from exc
+        raise
+
+
+async def _apply_file_unguarded(
+    conn: asyncpg.Connection,
+    file: MigrationFile,
+    statements: list[sql.Statement],
+    table: LedgerTable,
+    progress: Progress | None,
+    transactional: bool,
+) -> Applied:
     started = time.perf_counter()
     if transactional:
         async with conn.transaction():

@@ -49,6 +49,9 @@ class RunnerSettings:
         return {
             "lock_timeout": f"{round(self.lock_timeout * 1000)}ms",
             "statement_timeout": f"{round(self.statement_timeout * 1000)}ms",
+            # If the runner dies (kill -9, OOM), the server notices within a second even mid-statement, rolls
+            # back and frees the migration lock, instead of finishing a long statement for nobody (PG 14+).
+            "client_connection_check_interval": "1000ms",
         }
 
 

@@ -181,3 +181,63 @@ async def test_a_runner_that_waited_for_the_lock_finds_the_work_done(
     assert result.lock_wait_s is not None
     assert result.lock_wait_s >= 0.2
     assert await ledger_versions(conn) == [1, 2]
+
+
+async def test_a_deleted_applied_file_is_refused(conn: asyncpg.Connection, tmp_path: Path) -> None:
+    folder = write_migrations(tmp_path, GOOD)
+    await apply(conn, folder)
+    (folder / "001_create_a.sql").unlink()
+    write_migrations(folder, {"003_c.sql": "CREATE TABLE c (id int);"})
+    with pytest.raises(DriftError, match=r"001_create_a\.sql: applied on .* but the file is gone"):
+        await apply(conn, folder)
+    assert not await table_exists(conn, "public.c")
+
+
+async def test_lock_timeout_stops_a_migration_queued_behind_a_long_transaction(
+    database: ConnectionSettings, tmp_path: Path
+) -> None:
+    setup = await asyncpg.connect(**database.asyncpg_kwargs())
+    migrating = await asyncpg.connect(**database.asyncpg_kwargs(), server_settings={"lock_timeout": "200ms"})
+    try:
+        await setup.execute("CREATE TABLE busy (id int)")
+        folder = write_migrations(tmp_path, {"001_alter.sql": "ALTER TABLE busy ADD COLUMN IF NOT EXISTS note text;"})
+        async with setup.transaction():
+            await setup.execute("SELECT * FROM busy")  # holds ACCESS SHARE until the transaction ends
+            with pytest.raises(MigrationFailed, match=r"(?s)^001_alter\.sql:1:1: ERROR 55P03.*MIGRATE_LOCK_TIMEOUT"):
+                await apply(migrating, folder)
+        assert await ledger_versions(migrating) == []
+    finally:
+        await setup.close()
+        await migrating.close()
+
+
+async def test_an_invalid_index_left_by_a_failed_concurrent_build_is_rebuilt_on_rerun(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    folder = write_migrations(
+        tmp_path,
+        {
+            "001_t.sql": "CREATE TABLE IF NOT EXISTS t (x int);\nINSERT INTO t VALUES (1), (1);",
+            "002_ux.sql": "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ux_t_x ON t (x);",
+        },
+    )
+    with pytest.raises(MigrationFailed, match="23505"):
+        await apply(conn, folder)
+    assert await conn.fetchval("SELECT indisvalid FROM pg_index WHERE indexrelid = 'ux_t_x'::regclass") is False
+    await conn.execute("DELETE FROM t")  # the operator fixes the data, then reruns
+    notes: list[str] = []
+
+    class Notes:
+        def lock_busy(self, holder: object) -> None: ...
+
+        def note(self, message: str) -> None:
+            notes.append(message)
+
+        def starting(self, file: object, transactional: bool) -> None: ...
+
+        def finished(self, applied: object) -> None: ...
+
+    await runner.apply(conn, discover(folder), runner.Options(), Notes())
+    assert await conn.fetchval("SELECT indisvalid FROM pg_index WHERE indexrelid = 'ux_t_x'::regclass") is True
+    assert any("dropped INVALID index ux_t_x" in n for n in notes)
+    assert await ledger_versions(conn) == [1, 2]
