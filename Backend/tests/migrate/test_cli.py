@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from subprocess import PIPE
 
 from click.testing import CliRunner, Result
 
@@ -17,6 +19,12 @@ from src.migrate.files import discover
 from tests.support import PROJECT_MIGRATIONS, fetchval, url_of, write_migrations
 
 PROJECT_FILES = discover(PROJECT_MIGRATIONS)
+MIGRATE_EXE = shutil.which("migrate", path=str(Path(sys.executable).parent)) or "migrate"
+
+
+def clean_env() -> dict[str, str]:
+    """The environment without any database or runner setting, as on a fresh machine."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "DATABASE_URL", "MIGRAT"))}
 
 
 def migrate(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -145,9 +153,8 @@ def test_debug_shows_the_traceback() -> None:
 
 
 def test_with_nothing_configured_the_embedded_server_is_used_and_keeps_its_data(tmp_path: Path) -> None:
-    executable = shutil.which("migrate", path=str(Path(sys.executable).parent))
-    assert executable is not None
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "DATABASE_URL", "MIGRAT"))}
+    executable = MIGRATE_EXE
+    env = clean_env()
     env["EMBEDDED_PGDATA"] = str(tmp_path / "pgdata")
     applied = subprocess.run([executable, "apply"], env=env, capture_output=True, text=True, timeout=120)
     assert applied.returncode == 0, applied.stderr
@@ -156,3 +163,41 @@ def test_with_nothing_configured_the_embedded_server_is_used_and_keeps_its_data(
     status = subprocess.run([executable, "status"], env=env, capture_output=True, text=True, timeout=120)
     assert status.returncode == 0, status.stderr
     assert f"{len(PROJECT_FILES)} applied, 0 pending" in status.stdout
+
+
+async def test_apply_exits_6_naming_the_holder_when_the_lock_wait_runs_out(
+    database: ConnectionSettings, tmp_path: Path
+) -> None:
+    import asyncpg
+
+    from src.migrate.ledger import LedgerTable
+    from src.migrate.lock import lock_key
+
+    holder = await asyncpg.connect(**database.asyncpg_kwargs(), server_settings={"application_name": "deploy-7"})
+    try:
+        await holder.fetchval("SELECT pg_advisory_lock($1)", lock_key(LedgerTable("public", "migration_ledger")))
+        command = [MIGRATE_EXE, "apply", "--lock-wait", "0.5", "--database-url", url_of(database)]
+        done = await asyncio.create_subprocess_exec(*command, stdout=PIPE, stderr=PIPE, env=clean_env())
+        _, stderr = await done.communicate()
+    finally:
+        await holder.close()
+    assert done.returncode == 6
+    assert "Waiting for the migration lock held by pid" in stderr.decode()
+    assert "(deploy-7" in stderr.decode().splitlines()[-1]
+
+
+def test_wait_returns_once_the_server_accepts_connections(database_url: str) -> None:
+    result = migrate("wait", "--timeout", "5", "--database-url", database_url)
+    assert result.exit_code == 0, result.output
+    assert "accepts connections" in result.stdout
+
+
+def test_wait_gives_up_after_its_timeout_with_exit_3() -> None:
+    import time
+
+    started = time.monotonic()
+    result = migrate("wait", "--timeout", "1.5", "--database-url", "postgresql://u@127.0.0.1:1/db")
+    assert result.exit_code == 3
+    assert "connection refused" in result.stderr
+    assert "gave up after" in result.stderr
+    assert time.monotonic() - started < 10
