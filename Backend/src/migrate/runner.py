@@ -140,27 +140,20 @@ async def _apply_file_unguarded(
     transactional: bool,
 ) -> Applied:
     started = time.perf_counter()
-    if transactional:
-        async with conn.transaction():
-            await _run_statements(conn, file, statements, transactional=True)
-            duration_ms = (time.perf_counter() - started) * 1000
-            await ledger.record(
-                conn,
-                table,
-                version=file.version,
-                name=file.name,
-                checksum=file.checksum,
-                duration_ms=duration_ms,
-            )
-    else:
-        for index_name in await _drop_invalid_indexes(conn, statements):
-            if progress is not None:
-                progress.note(
-                    f"dropped INVALID index {index_name}, left by an interrupted CREATE INDEX CONCURRENTLY; "
-                    "building it again"
-                )
-        await _run_statements(conn, file, statements, transactional=False)
-        await _refuse_invalid_indexes(conn, file, statements)
+    # A transactional file's statements and ledger row commit together; any other file's statements
+    # commit one by one (autocommit) and its row is written after the last one succeeded.
+    unit = conn.transaction() if transactional else contextlib.nullcontext()
+    async with unit:
+        if not transactional:
+            for index_name in await _drop_invalid_indexes(conn, statements):
+                if progress is not None:
+                    progress.note(
+                        f"dropped INVALID index {index_name}, left by an interrupted CREATE INDEX CONCURRENTLY; "
+                        "building it again"
+                    )
+        await _run_statements(conn, file, statements, transactional=transactional)
+        if not transactional:
+            await _refuse_invalid_indexes(conn, file, statements)
         duration_ms = (time.perf_counter() - started) * 1000
         await ledger.record(
             conn,
@@ -169,7 +162,7 @@ async def _apply_file_unguarded(
             name=file.name,
             checksum=file.checksum,
             duration_ms=duration_ms,
-            transactional=False,
+            transactional=transactional,
         )
     result = Applied(file, duration_ms, transactional)
     if progress is not None:

@@ -201,3 +201,11 @@ def test_wait_gives_up_after_its_timeout_with_exit_3() -> None:
     assert "connection refused" in result.stderr
     assert "gave up after" in result.stderr
     assert time.monotonic() - started < 10
+
+
+def test_bad_file_names_are_refused_before_connecting(tmp_path: Path) -> None:
+    folder = write_migrations(tmp_path / "m", {"001_a.sql": "SELECT 1;", "01_b.sql": "SELECT 2;"})
+    # The URL points at nothing: exit 4 (not 3) shows the files were judged before any connection attempt.
+    result = migrate("apply", "--database-url", "postgresql://u@127.0.0.1:1/db", "--migrations-dir", str(folder))
+    assert result.exit_code == 4
+    assert "01_b.sql: not a valid migration name" in result.stderr
