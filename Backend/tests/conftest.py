@@ -19,8 +19,10 @@ import asyncpg
 import pytest
 
 from src.database import embedded
+from src.database.config import DatabaseConfig
 from src.database.connection import ConnectionSettings, parse_url
-from tests.support import url_of
+from src.database.manager import DatabaseManager
+from tests.support import config_for, url_of
 
 
 @dataclass(frozen=True)
@@ -115,3 +117,14 @@ def isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name in _SETTINGS or name.startswith(_SETTING_PREFIXES):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def db_config(database: ConnectionSettings) -> DatabaseConfig:
+    return config_for(database)
+
+
+@pytest.fixture
+async def manager(db_config: DatabaseConfig) -> AsyncIterator[DatabaseManager]:
+    async with DatabaseManager(db_config) as m:
+        yield m

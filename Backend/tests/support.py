@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from src.database.config import DatabaseConfig
 from src.database.connection import ConnectionSettings
 from src.migrate.settings import DEFAULT_MIGRATIONS_DIR
 
@@ -81,3 +82,16 @@ class PrivateServer:
 
     def stop(self) -> None:
         self.server.stop()
+
+
+def config_for(settings: ConnectionSettings, **overrides: object) -> DatabaseConfig:
+    """A DatabaseConfig for the same database as `settings`, written the way agent code writes one."""
+    password = settings.password.get_secret_value() if settings.password is not None else None
+    fields: dict[str, object] = {
+        "host": settings.host,
+        "port": settings.port,
+        "database": settings.database,
+        "username": settings.user,
+        "password": password,
+    }
+    return DatabaseConfig(**{**fields, **overrides})  # type: ignore[arg-type]

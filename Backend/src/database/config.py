@@ -1,0 +1,185 @@
+"""DatabaseConfig: every setting of the data layer, from keyword arguments, the environment or `.env`.
+
+Priority, highest first: keyword arguments; the parts of `DATABASE_URL`; the `DB_*` variables; `.env`;
+the defaults below. So `DatabaseConfig(host="db", ...)` in code always means what it says, a
+`DATABASE_URL` in the environment wins over `DB_HOST` and friends, and `DB_PASSWORD` completes a URL
+that carries no password: the same rules, and the same variable names, as the `migrate` CLI
+(`src.database.connection`, held to the same answers by a test).
+
+The password is a `SecretStr`: it shows as asterisks in repr(), logs and errors (inputs are hidden from
+validation errors too), and URLs are built with SQLAlchemy's `URL.create`, so any character works.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import URL
+
+from src.database import connection
+from src.database.connection import ConnectionSettings, Secret
+
+SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+
+
+class _DatabaseUrlSource(PydanticBaseSettingsSource):
+    """Expands `DATABASE_URL` (environment, else `.env`) into the fields it names, below keyword arguments
+    and above the `DB_*` variables."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ answers for all fields at once
+
+    def __call__(self) -> dict[str, Any]:
+        env_file = self.config.get("env_file")
+        environ = connection.read_environment(Path(str(env_file)) if env_file else None)
+        url = environ.get(connection.ENV_URL)
+        if not url:
+            return {}
+        parsed = connection.parse_url(url)  # ValueError naming DATABASE_URL, never echoing it
+        parts: dict[str, Any] = {
+            "host": parsed.host,
+            "port": parsed.port,
+            "database": parsed.database,
+            "username": parsed.user,
+        }
+        query = url.partition("?")[2]
+        if parsed.password is not None:
+            parts["password"] = parsed.password.get_secret_value()
+        if "sslmode=" in query:
+            parts["sslmode"] = parsed.sslmode
+        if "connect_timeout=" in query:
+            parts["connect_timeout"] = parsed.connect_timeout
+        if parsed.application_name is not None:
+            parts["application_name"] = parsed.application_name
+        # Keyed by alias (DB_HOST, ...), as the environment source keys them, so this source's priority
+        # decides between the two instead of pydantic's preference for aliases over names.
+        fields = self.settings_cls.model_fields
+        return {str(fields[name].validation_alias or name): value for name, value in parts.items()}
+
+
+class DatabaseConfig(BaseSettings):
+    """Where the database is and how the data layer talks to it. Every field's environment variable is
+    in its alias; `DATABASE_URL` may replace the five location settings."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        hide_input_in_errors=True,
+        frozen=True,
+    )
+
+    host: str = Field(connection.DEFAULT_HOST, validation_alias=connection.ENV_HOST, min_length=1)
+    """Server host name or IP, or a unix-socket directory (a path starting with `/`)."""
+    port: int = Field(connection.DEFAULT_PORT, validation_alias=connection.ENV_PORT, ge=1, le=65535)
+    database: str = Field(connection.DEFAULT_DATABASE, validation_alias=connection.ENV_NAME, min_length=1)
+    username: str = Field(connection.DEFAULT_USER, validation_alias=connection.ENV_USER, min_length=1)
+    password: SecretStr | None = Field(None, validation_alias=connection.ENV_PASSWORD)
+    sslmode: SslMode | None = Field(None, validation_alias=connection.ENV_SSLMODE)
+    """libpq's sslmode; None leaves asyncpg's default (`prefer`)."""
+    connect_timeout: float = Field(
+        connection.DEFAULT_CONNECT_TIMEOUT, validation_alias=connection.ENV_CONNECT_TIMEOUT, gt=0
+    )
+    """Seconds to wait for a new connection."""
+    command_timeout: float | None = Field(60.0, validation_alias="DB_COMMAND_TIMEOUT", gt=0)
+    """Client-side limit in seconds for one query (asyncpg cancels it); None for no limit."""
+    statement_timeout: float | None = Field(None, validation_alias="DB_STATEMENT_TIMEOUT", gt=0)
+    """Server-side `statement_timeout` in seconds for every session; None leaves the server's."""
+    application_name: str = Field("agent-backend", validation_alias="DB_APPLICATION_NAME", max_length=63)
+    """Shown in pg_stat_activity, so an operator can tell our sessions apart."""
+    pool_size: int = Field(5, validation_alias="DB_POOL_SIZE", ge=1)
+    """Connections kept open in the pool."""
+    max_overflow: int = Field(10, validation_alias="DB_MAX_OVERFLOW", ge=0)
+    """Extra connections opened under load beyond pool_size, closed when returned."""
+    pool_timeout: float = Field(30.0, validation_alias="DB_POOL_TIMEOUT", gt=0)
+    """Seconds a session waits for a free connection before failing."""
+    pool_recycle: float = Field(1800.0, validation_alias="DB_POOL_RECYCLE")
+    """Replace connections older than this many seconds (-1: never), ahead of idle-killing proxies."""
+    health_check_timeout: float = Field(2.0, validation_alias="DB_HEALTH_CHECK_TIMEOUT", gt=0)
+    """Upper bound in seconds for health_check()/health(), even with a frozen server or a full pool."""
+    echo: bool = Field(False, validation_alias="DB_ECHO")
+    """Log every SQL statement (SQLAlchemy's echo); parameters are not logged."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, _DatabaseUrlSource(settings_cls), env_settings, dotenv_settings, file_secret_settings)
+
+    @classmethod
+    def from_url(cls, url: str, **overrides: Any) -> DatabaseConfig:
+        """A config from a postgresql:// URL (e.g. from a secret store), plus any other settings."""
+        parsed = connection.parse_url(url, setting="url")
+        fields: dict[str, Any] = {
+            "host": parsed.host,
+            "port": parsed.port,
+            "database": parsed.database,
+            "username": parsed.user,
+            "connect_timeout": parsed.connect_timeout,
+        }
+        if parsed.password is not None:
+            fields["password"] = parsed.password.get_secret_value()
+        if parsed.sslmode is not None:
+            fields["sslmode"] = parsed.sslmode
+        return cls(**{**fields, **overrides})
+
+    def sqlalchemy_url(self) -> URL:
+        """`postgresql+asyncpg://...`, built by URL.create so special characters need no escaping.
+
+        Render it with `url.render_as_string(hide_password=True)` (the default of str()) for logs.
+        """
+        query: dict[str, str] = {}
+        host: str | None = self.host
+        if self.host.startswith("/"):
+            query["host"] = self.host  # a unix-socket directory goes in the query, as libpq expects
+            host = None
+        return URL.create(
+            "postgresql+asyncpg",
+            username=self.username,
+            password=self.password.get_secret_value() if self.password is not None else None,
+            host=host,
+            port=self.port,
+            database=self.database,
+            query=query,
+        )
+
+    def connect_args(self) -> dict[str, Any]:
+        """asyncpg.connect() arguments the URL cannot carry: timeouts, TLS, session settings."""
+        server_settings = {"application_name": self.application_name}
+        if self.statement_timeout is not None:
+            server_settings["statement_timeout"] = f"{round(self.statement_timeout * 1000)}ms"
+        args: dict[str, Any] = {
+            "timeout": self.connect_timeout,
+            "command_timeout": self.command_timeout,
+            "server_settings": server_settings,
+        }
+        if self.sslmode is not None:
+            args["ssl"] = self.sslmode
+        return args
+
+    def connection_settings(self) -> ConnectionSettings:
+        """The same location as the runner's ConnectionSettings (for the runner, and the parity test)."""
+        return ConnectionSettings(
+            host=self.host,
+            port=self.port,
+            database=self.database,
+            user=self.username,
+            password=Secret(self.password.get_secret_value()) if self.password is not None else None,
+            sslmode=self.sslmode,
+            connect_timeout=self.connect_timeout,
+            application_name=self.application_name,
+        )
+
+    def describe(self) -> str:
+        """`user@host:port/database`, never the password: for messages and logs."""
+        return self.connection_settings().describe()

@@ -1,0 +1,135 @@
+"""DatabaseManager: one async engine (SQLAlchemy 2 over asyncpg) and the ways agent code uses it.
+
+    manager = DatabaseManager(DatabaseConfig())
+    async with manager.transaction() as session:      # commits on success, rolls back on error
+        await create_todo(session, ...)
+    ok = await manager.health_check()                 # True/False, never raises, bounded in time
+    await manager.close()
+
+The pool pings a connection before handing it out (`pool_pre_ping`), so after a server restart the next
+session gets a fresh connection instead of a dead one, without the caller doing anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import QueuePool
+
+from src.database.config import DatabaseConfig
+from src.database.connection import explain_connect_error
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    latency_ms: float
+    server_version: str | None = None
+    pool: dict[str, int] = field(default_factory=dict)
+    """size, checked_out, overflow: how busy the pool is."""
+    error: str | None = None
+    """Why it is not ok, in words without secrets."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "latency_ms": round(self.latency_ms, 3),
+            "server_version": self.server_version,
+            "pool": self.pool,
+            "error": self.error,
+        }
+
+
+class DatabaseManager:
+    def __init__(self, config: DatabaseConfig) -> None:
+        self.config = config
+        self.engine: AsyncEngine = create_async_engine(
+            config.sqlalchemy_url(),
+            pool_size=config.pool_size,
+            max_overflow=config.max_overflow,
+            pool_timeout=config.pool_timeout,
+            pool_recycle=config.pool_recycle,
+            pool_pre_ping=True,
+            echo=config.echo,
+            hide_parameters=True,  # errors and logs never carry bound values (they may be personal data)
+            connect_args=config.connect_args(),
+        )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
+
+    def __repr__(self) -> str:
+        return f"DatabaseManager({self.config.describe()})"
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session; an exception inside rolls back and propagates; anything not committed is rolled
+        back when the block ends, and the session is always closed."""
+        async with self.sessions() as session:
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """Like session(), but commits when the block ends without an exception."""
+        async with self.session() as session:
+            yield session
+            await session.commit()
+
+    async def health(self) -> Health:
+        """Ping the server through the pool; never raises, and returns within health_check_timeout."""
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.config.health_check_timeout):
+                async with self.engine.connect() as conn:
+                    version = await conn.exec_driver_sql("SHOW server_version")
+                    server_version = str(version.scalar_one()).split()[0]
+        except TimeoutError:
+            error = f"no answer within {self.config.health_check_timeout:g} s (DB_HEALTH_CHECK_TIMEOUT)"
+            return Health(False, (time.perf_counter() - started) * 1000, pool=self._pool_usage(), error=error)
+        except Exception as exc:  # a health probe reports every failure instead of raising it
+            return Health(
+                False, (time.perf_counter() - started) * 1000, pool=self._pool_usage(), error=self._explain(exc)
+            )
+        return Health(True, (time.perf_counter() - started) * 1000, server_version, self._pool_usage())
+
+    async def health_check(self) -> bool:
+        return (await self.health()).ok
+
+    def _pool_usage(self) -> dict[str, int]:
+        pool = self.engine.pool
+        if not isinstance(pool, QueuePool):
+            return {}
+        return {"size": pool.size(), "checked_out": pool.checkedout(), "overflow": max(0, pool.overflow())}
+
+    def _explain(self, exc: BaseException) -> str:
+        original = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
+        cause = original.__cause__ or original
+        for candidate in (original, cause):
+            message = explain_connect_error(candidate, self.config.connection_settings())
+            if message is not None:
+                return message
+        if isinstance(exc, sa_exc.TimeoutError):
+            return f"no free connection in the pool within {self.config.pool_timeout:g} s (DB_POOL_TIMEOUT)"
+        return f"{type(original).__name__}: {original}"
+
+    async def close(self) -> None:
+        """Close every pooled connection; the manager can still be used afterwards (it reconnects)."""
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> DatabaseManager:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()

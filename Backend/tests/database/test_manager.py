@@ -1,0 +1,151 @@
+"""DatabaseManager on a real server: sessions, transactions, health, recovery and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.database.config import DatabaseConfig
+from src.database.manager import DatabaseManager
+from tests.support import PrivateServer, config_for
+
+SECRET = "Pa55-distinctive"
+
+
+async def make_table(manager: DatabaseManager) -> None:
+    async with manager.transaction() as session:
+        await session.execute(text("CREATE TABLE notes (body text)"))
+
+
+async def count_notes(manager: DatabaseManager) -> int:
+    async with manager.session() as session:
+        return int((await session.execute(text("SELECT count(*) FROM notes"))).scalar_one())
+
+
+async def test_a_session_is_an_async_session_on_the_server(manager: DatabaseManager) -> None:
+    async with manager.session() as session:
+        assert isinstance(session, AsyncSession)
+        assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+
+
+async def test_an_exception_in_a_session_rolls_back_and_propagates(manager: DatabaseManager) -> None:
+    await make_table(manager)
+    with pytest.raises(RuntimeError, match="boom"):
+        async with manager.session() as session:
+            await session.execute(text("INSERT INTO notes VALUES ('x')"))
+            await session.flush()
+            raise RuntimeError("boom")
+    assert await count_notes(manager) == 0
+
+
+async def test_work_a_session_does_not_commit_is_rolled_back(manager: DatabaseManager) -> None:
+    await make_table(manager)
+    async with manager.session() as session:
+        await session.execute(text("INSERT INTO notes VALUES ('x')"))
+    assert await count_notes(manager) == 0
+
+
+async def test_a_transaction_commits_on_success(manager: DatabaseManager) -> None:
+    await make_table(manager)
+    async with manager.transaction() as session:
+        await session.execute(text("INSERT INTO notes VALUES ('x')"))
+    assert await count_notes(manager) == 1
+
+
+async def test_a_transaction_rolls_back_on_error(manager: DatabaseManager) -> None:
+    await make_table(manager)
+    with pytest.raises(ValueError, match="nope"):
+        async with manager.transaction() as session:
+            await session.execute(text("INSERT INTO notes VALUES ('x')"))
+            raise ValueError("nope")
+    assert await count_notes(manager) == 0
+
+
+async def test_sessions_return_their_connections_to_the_pool(manager: DatabaseManager) -> None:
+    for _ in range(3):
+        async with manager.session() as session:
+            await session.execute(text("SELECT 1"))
+    assert (await manager.health()).pool["checked_out"] == 0
+
+
+async def test_health_reports_ok_latency_version_and_pool(manager: DatabaseManager) -> None:
+    health = await manager.health()
+    assert health.ok
+    assert health.error is None
+    assert health.latency_ms > 0
+    assert health.server_version is not None
+    assert health.server_version[0].isdigit()
+    assert set(health.pool) == {"size", "checked_out", "overflow"}
+    assert await manager.health_check() is True
+
+
+async def test_health_check_is_false_and_quick_when_the_server_is_down() -> None:
+    config = DatabaseConfig(host="127.0.0.1", port=1, password=SECRET, health_check_timeout=2)
+    async with DatabaseManager(config) as manager:
+        started = time.monotonic()
+        health = await manager.health()
+        assert await manager.health_check() is False
+    assert time.monotonic() - started < 5
+    assert not health.ok
+    assert health.error is not None
+    assert "connection refused" in health.error
+    assert SECRET not in health.error
+
+
+async def test_health_check_is_bounded_when_the_pool_is_exhausted(db_config: DatabaseConfig) -> None:
+    config = db_config.model_copy(update={"pool_size": 1, "max_overflow": 0, "health_check_timeout": 0.3})
+    async with DatabaseManager(config) as manager, manager.session() as busy:
+        await busy.execute(text("SELECT 1"))  # holds the only connection
+        started = time.monotonic()
+        health = await manager.health()
+        elapsed = time.monotonic() - started
+    assert not health.ok
+    assert health.error == "no answer within 0.3 s (DB_HEALTH_CHECK_TIMEOUT)"
+    assert elapsed < 1.5
+
+
+async def test_many_parallel_health_checks_share_the_pool(manager: DatabaseManager) -> None:
+    results = await asyncio.gather(*(manager.health_check() for _ in range(50)))
+    assert all(results)
+    assert (await manager.health()).pool["size"] <= manager.config.pool_size
+
+
+async def test_the_password_never_shows_in_the_managers_repr_or_engine_url() -> None:
+    manager = DatabaseManager(DatabaseConfig(password=SECRET))  # creating the engine connects to nothing
+    assert SECRET not in repr(manager)
+    assert SECRET not in str(manager.engine.url)
+    assert SECRET not in repr(manager.engine)
+    await manager.close()
+
+
+async def test_close_disposes_the_pool_and_the_manager_still_reconnects(manager: DatabaseManager) -> None:
+    assert await manager.health_check()
+    await manager.close()
+    assert manager.engine.pool.checkedin() == 0  # type: ignore[attr-defined]
+    assert await manager.health_check()
+
+
+@pytest.fixture
+def private_server(tmp_path: Path) -> Iterator[PrivateServer]:
+    server = PrivateServer(tmp_path / "private-pg")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+async def test_the_first_session_after_a_server_restart_succeeds(private_server: PrivateServer) -> None:
+    async with DatabaseManager(config_for(private_server.settings)) as manager:
+        assert await manager.health_check()  # a pooled connection now exists
+        await asyncio.to_thread(private_server.stop_immediately)
+        assert not await manager.health_check()
+        await asyncio.to_thread(private_server.start_again)
+        async with manager.session() as session:
+            assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
