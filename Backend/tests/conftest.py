@@ -128,3 +128,14 @@ def db_config(database: ConnectionSettings) -> DatabaseConfig:
 async def manager(db_config: DatabaseConfig) -> AsyncIterator[DatabaseManager]:
     async with DatabaseManager(db_config) as m:
         yield m
+
+
+@pytest.fixture
+async def migrated(manager: DatabaseManager, conn: asyncpg.Connection) -> DatabaseManager:
+    """The manager, on a database the project's migrations have been applied to."""
+    from src.migrate import runner
+    from src.migrate.files import discover
+    from tests.support import PROJECT_MIGRATIONS
+
+    await runner.apply(conn, discover(PROJECT_MIGRATIONS), runner.Options())
+    return manager
