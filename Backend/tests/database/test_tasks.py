@@ -163,3 +163,11 @@ async def test_a_nul_character_is_refused_with_a_clear_error(migrated: DatabaseM
     async with migrated.session() as session:
         with pytest.raises(ValueError, match=r"todo\.title contains a NUL character"):
             await tasks.create_todo(session, {"title": "a\x00b"})
+
+
+async def test_update_todo_in_the_session_that_created_it_returns_the_new_values(migrated: DatabaseManager) -> None:
+    async with migrated.transaction() as session:
+        todo = await tasks.create_todo(session, {"title": "t"})
+        updated = await tasks.update_todo(session, todo.id, {"title": "renamed", "status": "completed"})
+    assert updated is not None
+    assert (updated.title, updated.status) == ("renamed", TodoStatus.COMPLETED)

@@ -47,7 +47,8 @@ async def update_todo(session: AsyncSession, todo_id: uuid.UUID, updates: Mappin
     if "status" in values:
         values["status"] = TodoStatus(values["status"])
     query = update(Todo).where(Todo.id == todo_id).values(**values).returning(Todo)
-    result = await session.scalars(query, execution_options={"synchronize_session": False})
+    # populate_existing: the session may already hold this row (e.g. created earlier in it); show the new values.
+    result = await session.scalars(query, execution_options={"synchronize_session": False, "populate_existing": True})
     return result.one_or_none()
 
 
