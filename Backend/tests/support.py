@@ -95,3 +95,11 @@ def config_for(settings: ConnectionSettings, **overrides: object) -> DatabaseCon
         "password": password,
     }
     return DatabaseConfig(**{**fields, **overrides})  # type: ignore[arg-type]
+
+
+def server_processes(server: PrivateServer) -> list[Any]:
+    """The postmaster of a private server and all its backends (psutil processes)."""
+    import psutil
+
+    postmaster = psutil.Process(server.server._handle.get_pid())
+    return [postmaster, *postmaster.children(recursive=True)]

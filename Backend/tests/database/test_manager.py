@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.database.config import DatabaseConfig
 from src.database.manager import DatabaseManager
-from tests.support import PrivateServer, config_for
+from tests.support import PrivateServer, config_for, server_processes
 
 SECRET = "Pa55-distinctive"
 
@@ -149,3 +150,27 @@ async def test_the_first_session_after_a_server_restart_succeeds(private_server:
         await asyncio.to_thread(private_server.start_again)
         async with manager.session() as session:
             assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+
+
+@pytest.mark.slow
+async def test_health_check_answers_within_its_timeout_while_the_server_is_frozen(
+    private_server: PrivateServer,
+) -> None:
+    config = config_for(private_server.settings, health_check_timeout=0.5)
+    async with DatabaseManager(config) as manager:
+        assert await manager.health_check()
+        frozen = server_processes(private_server)
+        for process in frozen:
+            process.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            health = await manager.health()
+            elapsed = time.monotonic() - started
+        finally:
+            for process in frozen:
+                process.send_signal(signal.SIGCONT)
+        assert not health.ok
+        assert health.error == "no answer within 0.5 s (DB_HEALTH_CHECK_TIMEOUT)"
+        assert elapsed < 2
+        await asyncio.sleep(0.1)
+        assert await manager.health_check()  # and it recovers once the server runs again
