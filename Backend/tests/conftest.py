@@ -22,7 +22,7 @@ from src.database import embedded
 from src.database.config import DatabaseConfig
 from src.database.connection import ConnectionSettings, parse_url
 from src.database.manager import DatabaseManager
-from tests.support import config_for, url_of
+from tests.support import PrivateServer, config_for, url_of
 
 
 @dataclass(frozen=True)
@@ -139,3 +139,13 @@ async def migrated(manager: DatabaseManager, conn: asyncpg.Connection) -> Databa
 
     await runner.apply(conn, discover(PROJECT_MIGRATIONS), runner.Options())
     return manager
+
+
+@pytest.fixture
+def private_server(tmp_path: Path) -> Iterator[PrivateServer]:
+    """An embedded server of the test's own, for tests that stop, freeze or reconfigure it."""
+    server = PrivateServer(tmp_path / "private-pg")
+    try:
+        yield server
+    finally:
+        server.stop()

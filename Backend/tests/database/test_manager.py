@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -130,15 +128,6 @@ async def test_close_disposes_the_pool_and_the_manager_still_reconnects(manager:
     await manager.close()
     assert manager.engine.pool.checkedin() == 0  # type: ignore[attr-defined]
     assert await manager.health_check()
-
-
-@pytest.fixture
-def private_server(tmp_path: Path) -> Iterator[PrivateServer]:
-    server = PrivateServer(tmp_path / "private-pg")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.slow

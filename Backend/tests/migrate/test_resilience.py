@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -103,15 +102,6 @@ def test_a_runner_killed_mid_file_leaves_no_partial_ddl_and_the_rerun_is_clean(
     rerun = subprocess.run(command, env=run_env(), capture_output=True, text=True, timeout=60)
     assert rerun.returncode == 0, rerun.stderr
     assert [row[0] for row in ledger_rows(database)] == [1, 2]
-
-
-@pytest.fixture
-def private_server(tmp_path: Path) -> Iterator[PrivateServer]:
-    server = PrivateServer(tmp_path / "private-pg")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _dump_schema(settings: ConnectionSettings) -> str:
