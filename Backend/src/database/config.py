@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic.fields import FieldInfo
@@ -24,6 +25,27 @@ from src.database import connection
 from src.database.connection import ConnectionSettings, Secret
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+
+
+def _fields_from_url(url: str, *, setting: str) -> dict[str, Any]:
+    """The DatabaseConfig fields a postgresql:// URL names (ValueError naming `setting`, never echoing it)."""
+    parsed = connection.parse_url(url, setting=setting)
+    query = dict(parse_qsl(urlsplit(url.strip()).query))
+    fields: dict[str, Any] = {
+        "host": parsed.host,
+        "port": parsed.port,
+        "database": parsed.database,
+        "username": parsed.user,
+    }
+    if parsed.password is not None:
+        fields["password"] = parsed.password.get_secret_value()
+    if "sslmode" in query:
+        fields["sslmode"] = parsed.sslmode
+    if "connect_timeout" in query:
+        fields["connect_timeout"] = parsed.connect_timeout
+    if parsed.application_name is not None:
+        fields["application_name"] = parsed.application_name
+    return fields
 
 
 class _DatabaseUrlSource(PydanticBaseSettingsSource):
@@ -39,22 +61,7 @@ class _DatabaseUrlSource(PydanticBaseSettingsSource):
         url = environ.get(connection.ENV_URL)
         if not url:
             return {}
-        parsed = connection.parse_url(url)  # ValueError naming DATABASE_URL, never echoing it
-        parts: dict[str, Any] = {
-            "host": parsed.host,
-            "port": parsed.port,
-            "database": parsed.database,
-            "username": parsed.user,
-        }
-        query = url.partition("?")[2]
-        if parsed.password is not None:
-            parts["password"] = parsed.password.get_secret_value()
-        if "sslmode=" in query:
-            parts["sslmode"] = parsed.sslmode
-        if "connect_timeout=" in query:
-            parts["connect_timeout"] = parsed.connect_timeout
-        if parsed.application_name is not None:
-            parts["application_name"] = parsed.application_name
+        parts = _fields_from_url(url, setting=connection.ENV_URL)
         # Keyed by alias (DB_HOST, ...), as the environment source keys them, so this source's priority
         # decides between the two instead of pydantic's preference for aliases over names.
         fields = self.settings_cls.model_fields
@@ -119,18 +126,7 @@ class DatabaseConfig(BaseSettings):
     @classmethod
     def from_url(cls, url: str, **overrides: Any) -> DatabaseConfig:
         """A config from a postgresql:// URL (e.g. from a secret store), plus any other settings."""
-        parsed = connection.parse_url(url, setting="url")
-        fields: dict[str, Any] = {
-            "host": parsed.host,
-            "port": parsed.port,
-            "database": parsed.database,
-            "username": parsed.user,
-            "connect_timeout": parsed.connect_timeout,
-        }
-        if parsed.password is not None:
-            fields["password"] = parsed.password.get_secret_value()
-        if parsed.sslmode is not None:
-            fields["sslmode"] = parsed.sslmode
+        fields = _fields_from_url(url, setting="url")
         return cls(**{**fields, **overrides})
 
     def sqlalchemy_url(self) -> URL:

@@ -118,3 +118,17 @@ def test_the_cli_and_the_data_layer_read_the_same_settings(
     assert runner_view is not None
     data_layer_view = DatabaseConfig(application_name="x").connection_settings()
     assert data_layer_view == runner_view.__class__(**{**runner_view.__dict__, "application_name": "x"})
+
+
+def test_from_url_reads_a_url_and_takes_overrides() -> None:
+    config = DatabaseConfig.from_url("postgresql://u:p%40ss@h:6000/d?sslmode=require", pool_size=3)
+    assert (config.host, config.port, config.database, config.username, config.sslmode, config.pool_size) == (
+        "h",
+        6000,
+        "d",
+        "u",
+        "require",
+        3,
+    )
+    assert config.password is not None
+    assert config.password.get_secret_value() == "p@ss"
