@@ -98,13 +98,20 @@ async def ensure(conn: asyncpg.Connection, table: LedgerTable) -> None:
 
 
 async def read(conn: asyncpg.Connection, table: LedgerTable) -> list[LedgerRow]:
-    """All rows by version; an absent ledger reads as empty (nothing applied yet)."""
-    if not await exists(conn, table):
+    """All rows by version; an absent ledger reads as empty (nothing applied yet).
+
+    One round trip: this runs at every container start, so the table is read directly and a missing
+    table is told by its error, instead of asking the catalog first.
+    """
+    import asyncpg
+
+    try:
+        rows = await conn.fetch(
+            f"SELECT version, name, checksum, applied_at, duration_ms, applied_by, hostname, kind, transactional "
+            f"FROM {table.qualified} ORDER BY version"
+        )
+    except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
         return []
-    rows = await conn.fetch(
-        f"SELECT version, name, checksum, applied_at, duration_ms, applied_by, hostname, kind, transactional "
-        f"FROM {table.qualified} ORDER BY version"
-    )
     return [LedgerRow(**dict(row)) for row in rows]
 
 
