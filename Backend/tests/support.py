@@ -103,3 +103,25 @@ def server_processes(server: PrivateServer) -> list[Any]:
 
     postmaster = psutil.Process(server.server._handle.get_pid())
     return [postmaster, *postmaster.children(recursive=True)]
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (at the moment of asking)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_get(url: str, timeout: float = 30) -> tuple[int, dict[str, Any]]:
+    """Status and JSON body of a GET, whatever the status."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (test-built loopback URLs)
+            return int(response.status), json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import QueuePool
 
 from src.database.config import DatabaseConfig
@@ -37,6 +37,8 @@ class Health:
     """size, checked_out, overflow: how busy the pool is."""
     error: str | None = None
     """Why it is not ok, in words without secrets."""
+    detail: object = None
+    """What the caller's extra `check` returned, when there was one and it ran."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -87,15 +89,17 @@ class DatabaseManager:
             yield session
             await session.commit()
 
-    async def health(self) -> Health:
+    async def health(self, check: Callable[[AsyncConnection], Awaitable[object]] | None = None) -> Health:
         """Ping the server through the pool; never raises, and returns within health_check_timeout.
 
         The probe runs as its own task: when the deadline passes it is cancelled and left to clean up
         in the background (closing a connection to a frozen server can itself take seconds), so the
-        answer is never later than the timeout.
+        answer is never later than the timeout. `check`, when given, runs on the same pooled connection
+        within the same deadline (readiness uses it to read the migration ledger); what it returns is
+        `Health.detail`, and an exception it raises makes the answer not ok.
         """
         started = time.perf_counter()
-        probe = asyncio.ensure_future(self._probe(started))
+        probe = asyncio.ensure_future(self._probe(started, check))
         done, _ = await asyncio.wait({probe}, timeout=self.config.health_check_timeout)
         if probe in done:
             return probe.result()
@@ -105,16 +109,19 @@ class DatabaseManager:
         error = f"no answer within {self.config.health_check_timeout:g} s (DB_HEALTH_CHECK_TIMEOUT)"
         return Health(False, (time.perf_counter() - started) * 1000, pool=self._pool_usage(), error=error)
 
-    async def _probe(self, started: float) -> Health:
+    async def _probe(self, started: float, check: Callable[[AsyncConnection], Awaitable[object]] | None) -> Health:
+        detail: object = None
         try:
             async with self.engine.connect() as conn:
                 version = await conn.exec_driver_sql("SHOW server_version")
                 server_version = str(version.scalar_one()).split()[0]
+                if check is not None:
+                    detail = await check(conn)
         except Exception as exc:  # a health probe reports every failure instead of raising it
             return Health(
                 False, (time.perf_counter() - started) * 1000, pool=self._pool_usage(), error=self._explain(exc)
             )
-        return Health(True, (time.perf_counter() - started) * 1000, server_version, self._pool_usage())
+        return Health(True, (time.perf_counter() - started) * 1000, server_version, self._pool_usage(), detail=detail)
 
     async def health_check(self) -> bool:
         return (await self.health()).ok

@@ -10,17 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sys
 import traceback
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from datetime import UTC
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import asyncpg
 import click
 
 from src.database.connection import ConnectionSettings, read_environment
+
+if TYPE_CHECKING:
+    from src.database.config import DatabaseConfig
 from src.migrate import files as files_module
 from src.migrate import runner
 from src.migrate.connect import connect, wait_until_ready
@@ -590,6 +594,124 @@ def baseline(version: int, **kwargs: Any) -> None:
         click.echo(f"Baselined {len(adopted)} migration(s); database is at version {adopted[-1].version:03d}.")
 
     _run(go)
+
+
+ENV_HEALTH_HOST = "HEALTH_HOST"
+ENV_HEALTH_PORT = "HEALTH_PORT"
+DEFAULT_HEALTH_HOST = "127.0.0.1"
+DEFAULT_HEALTH_PORT = 8000
+
+
+def _database_config(**fields: Any) -> DatabaseConfig:
+    """DatabaseConfig from the environment (plus `fields`), with a bad setting as a ConfigError naming it."""
+    from pydantic import ValidationError
+
+    from src.database.config import DatabaseConfig
+
+    try:
+        return DatabaseConfig(**fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(problems) from None
+
+
+@main.command("serve-health")
+@click.option("--host", metavar="HOST", help=f"Address to listen on (env {ENV_HEALTH_HOST}; default 127.0.0.1).")
+@click.option("--port", type=int, metavar="PORT", help=f"Port to listen on (env {ENV_HEALTH_PORT}; default 8000).")
+@click.option(
+    "--migrations-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder /ready compares with the ledger (env MIGRATIONS_DIR).",
+)
+@click.option("--ledger-table", metavar="SCHEMA.TABLE", help="Ledger table (env MIGRATIONS_TABLE).")
+@click.option("--access-log", is_flag=True, help="Log every request (off by default: probes poll forever).")
+def serve_health(
+    host: str | None, port: int | None, migrations_dir: Path | None, ledger_table: str | None, access_log: bool
+) -> None:
+    """Serve GET /health and GET /ready over HTTP (uvicorn) until stopped.
+
+    /health: 200 while the database answers, else 503. /ready: 200 when the database answers and no
+    migration is pending, edited, renamed or missing, else 503 with the reasons. Both JSON, both within
+    DB_HEALTH_CHECK_TIMEOUT. The database settings are the data layer's (DATABASE_URL, DB_*).
+    """
+    import uvicorn
+
+    from src.database.health import HealthApp
+
+    settings = _settings(migrations_dir=migrations_dir, ledger_table=ledger_table)
+    environ = read_environment()
+    host = host or environ.get(ENV_HEALTH_HOST) or DEFAULT_HEALTH_HOST
+    if port is None:
+        raw_port = environ.get(ENV_HEALTH_PORT) or str(DEFAULT_HEALTH_PORT)
+        if not raw_port.isdigit() or not 0 <= int(raw_port) <= 65535:
+            _fail(ConfigError(f"{ENV_HEALTH_PORT}: expected a port number, not {raw_port!r}"), as_json=False)
+        port = int(raw_port)
+
+    def serve() -> None:
+        with _database(settings) as where:
+            if settings.connection is None:  # the embedded server: its location, other settings as configured
+                fields = {"host": where.host, "port": where.port, "database": where.database, "username": where.user}
+                config = _database_config(**fields)
+            else:
+                config = _database_config()
+            app = HealthApp(config=config, migrations_dir=settings.migrations_dir, ledger=settings.ledger)
+            click.echo(f"Serving /health and /ready for {config.describe()} on http://{host}:{port}", err=True)
+            # The app logs when health or readiness changes (not every poll), in uvicorn's style.
+            logging.basicConfig(level=logging.INFO, format="%(levelname)-9s %(name)s: %(message)s")
+            uvicorn.run(app, host=host, port=port, access_log=access_log, lifespan="on", log_level="info")
+
+    try:
+        serve()
+    except MigrateError as exc:
+        _fail(exc, as_json=False)
+
+
+@main.command()
+@click.option("--ready", is_flag=True, help="Check readiness: the database answers and no migration is pending.")
+@click.option(
+    "--url",
+    metavar="URL",
+    help="Ask a running health server (e.g. http://127.0.0.1:8000) instead of connecting to the database.",
+)
+@click.option("--timeout", type=float, default=5.0, show_default=True, metavar="SECONDS", help="Give up after this.")
+@click.option("--database-url", metavar="URL", help="As for `apply` (env DATABASE_URL or DB_*).")
+@click.option(
+    "--migrations-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder --ready compares with the ledger (env MIGRATIONS_DIR).",
+)
+@click.option("--ledger-table", metavar="SCHEMA.TABLE", help="Ledger table (env MIGRATIONS_TABLE).")
+def health(
+    ready: bool,
+    url: str | None,
+    timeout: float,
+    database_url: str | None,
+    migrations_dir: Path | None,
+    ledger_table: str | None,
+) -> None:
+    """Exit 0 when the database is healthy (with --ready: and fully migrated), 1 otherwise.
+
+    For a Docker HEALTHCHECK: every failure, a bad setting included, exits 1 (Docker reserves 2).
+    """
+    from src.migrate import probe
+
+    what = "ready" if ready else "healthy"
+    try:
+        if url is not None:
+            ok, message = probe.ask_server(url, ready=ready, timeout=timeout)
+        else:
+            settings = resolve(
+                read_environment(), database_url=database_url, migrations_dir=migrations_dir, ledger_table=ledger_table
+            )
+            ok, message = asyncio.run(probe.ask_database(settings, ready=ready, give_up_after=timeout))
+    except (MigrateError, ValueError) as exc:
+        if _debug():
+            traceback.print_exception(exc)
+        ok, message = False, str(exc)
+    if not ok:
+        click.echo(f"migrate: not {what}: {message}", err=True)
+        sys.exit(1)
+    click.echo(f"{what}: {message}")
 
 
 if __name__ == "__main__":  # pragma: no cover

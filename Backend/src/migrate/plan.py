@@ -91,6 +91,16 @@ class Plan:
     def count(self, state: State) -> int:
         return sum(1 for e in self.entries if e.state is state)
 
+    def not_ready_because(self) -> list[str]:
+        """Why an app built from these files should not serve yet: migrations pending, or drift. Empty
+        when the database is exactly at the files' version (what a readiness probe asks)."""
+        pending = [e.label for e in self.entries if e.state is State.PENDING]
+        reasons = []
+        if pending:
+            shown = ", ".join(pending[:5]) + (f" and {len(pending) - 5} more" if len(pending) > 5 else "")
+            reasons.append(f"{len(pending)} migration(s) pending ({shown}); run `migrate apply`")
+        return reasons + self.problems
+
     def raise_for_drift(self) -> None:
         problems = self.problems
         if problems:
