@@ -15,10 +15,12 @@ import pytest
 
 from src import BACKEND_DIR
 from src.database.connection import ConnectionSettings
-from tests.support import fetchval, free_port, http_get, url_of, write_migrations
+from src.migrate.files import discover
+from tests.support import PROJECT_MIGRATIONS, fetchval, free_port, http_get, url_of, write_migrations
 
 ENTRYPOINT = BACKEND_DIR / "docker-entrypoint.sh"
 BIN = Path(sys.executable).parent
+N = len(discover(PROJECT_MIGRATIONS))
 
 
 def container_env(database_url: str, **extra: str) -> dict[str, str]:
@@ -63,9 +65,9 @@ def test_the_entrypoint_waits_applies_then_serves_health_and_ready(
     process, url = container
     ready = wait_for(f"{url}/ready", 200, process)
     health = wait_for(f"{url}/health", 200, process)
-    assert ready["migrations"] == {"head": 7, "applied": 7, "files": 7}
+    assert ready["migrations"] == {"head": N, "applied": N, "files": N}
     assert health["status"] == "ok"
-    assert fetchval(database, "SELECT count(*) FROM public.migration_ledger") == 7
+    assert fetchval(database, "SELECT count(*) FROM public.migration_ledger") == N
 
 
 def test_the_served_container_stops_cleanly_on_sigterm(container: tuple[subprocess.Popen[str], str]) -> None:
@@ -77,7 +79,7 @@ def test_the_served_container_stops_cleanly_on_sigterm(container: tuple[subproce
     assert process.returncode in (0, -signal.SIGTERM)
     lines = output.splitlines()
     assert lines[:2] == ["entrypoint: waiting for the database (up to 60 s)", lines[1]]
-    assert "Applied 7 migration(s)" in output
+    assert f"Applied {N} migration(s)" in output
     assert "entrypoint: starting: migrate serve-health" in output
     assert "Application shutdown complete." in output
 
@@ -121,7 +123,7 @@ def test_the_given_command_runs_after_the_migrations(database_url: str, tmp_path
     marker = tmp_path / "ran"
     done = run_entrypoint(container_env(database_url), "sh", "-c", f"migrate status > {marker}")
     assert done.returncode == 0, done.stderr
-    assert "7 applied, 0 pending" in marker.read_text()
+    assert f"{N} applied, 0 pending" in marker.read_text()
 
 
 def test_migrate_on_start_0_skips_the_migrations(database_url: str, database: ConnectionSettings) -> None:
@@ -146,7 +148,7 @@ def test_migrate_health_exits_0_when_the_database_answers(database_url: str, dat
 def test_migrate_health_ready_exits_1_naming_pending_migrations(database_url: str) -> None:
     done = migrate_health(container_env(database_url), "--ready")
     assert done.returncode == 1
-    assert done.stderr.startswith("migrate: not ready: 7 migration(s) pending (001_create_schemas.sql")
+    assert done.stderr.startswith(f"migrate: not ready: {N} migration(s) pending (001_create_schemas.sql")
 
 
 def test_migrate_health_exits_1_not_3_when_the_database_is_unreachable(database: ConnectionSettings) -> None:
