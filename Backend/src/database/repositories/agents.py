@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.database.models import Execution, ExecutionStatus
-from src.database.repositories.fields import no_nul
+from src.database.repositories.fields import checked_json, no_nul
 from src.database.repositories.paging import check_limit
 
 FINISHED = frozenset({ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED})
@@ -30,9 +30,9 @@ async def start_execution(
     values: dict[str, Any] = {
         "agent_name": no_nul("execution.agent_name", agent_name),
         "status": ExecutionStatus.RUNNING,
-        "input": dict(input or {}),
+        "input": checked_json("execution.input", dict(input or {})),
         "chat_id": chat_id,
-        "metadata_": dict(metadata or {}),
+        "metadata_": checked_json("execution.metadata", dict(metadata or {})),
     }
     return (await session.scalars(insert(Execution).values(**values).returning(Execution))).one()
 
@@ -51,6 +51,7 @@ async def finish_execution(
         raise ValueError(f"{final.value!r} is not a finished status; use one of {', '.join(sorted(FINISHED))}")
     if error is not None:
         no_nul("execution.error", error)
+    checked_json("execution.output", output)
     query = (
         update(Execution)
         .where(Execution.id == execution_id)
@@ -83,7 +84,7 @@ async def find_executions_by_metadata(
         raise ValueError("contains must be a JSON object (a mapping)")
     query = (
         select(Execution)
-        .where(Execution.metadata_.contains(dict(contains)))
+        .where(Execution.metadata_.contains(checked_json("contains", dict(contains))))
         .order_by(Execution.started_at.desc(), Execution.id.desc())
         .limit(check_limit(limit))
     )

@@ -11,16 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from src.database.models import Chat, Message, MessageRole
-from src.database.repositories.fields import no_nul
+from src.database.repositories.fields import checked_json, checked_text, no_nul
 from src.database.repositories.paging import Page, check_limit, decode_cursor, encode_cursor
 
 
 async def create_chat(
     session: AsyncSession, *, title: str | None = None, metadata: Mapping[str, Any] | None = None
 ) -> Chat:
-    values: dict[str, Any] = {"title": no_nul("chat.title", title) if title is not None else None}
+    values: dict[str, Any] = {"title": checked_text("chat.title", title) if title is not None else None}
     if metadata is not None:
-        values["metadata_"] = dict(metadata)
+        values["metadata_"] = checked_json("chat.metadata", dict(metadata))
     return (await session.scalars(insert(Chat).values(**values).returning(Chat))).one()
 
 
@@ -42,7 +42,7 @@ async def add_message(
         "chat_id": Chat.id,
         "role": literal(MessageRole(role).value, type_=columns.role.type),
         "content": literal(no_nul("message.content", content), type_=columns.content.type),
-        "metadata": literal(dict(metadata or {}), type_=columns.metadata.type),
+        "metadata": literal(checked_json("message.metadata", dict(metadata or {})), type_=columns.metadata.type),
     }
     query = (
         insert(Message).from_select(list(values), select(*values.values()).where(Chat.id == chat_id)).returning(Message)

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.database.models import TelegramSession
+from src.database.repositories.fields import checked_json
 
 
 async def upsert_session(
@@ -30,7 +31,7 @@ async def upsert_session(
     values = {
         "telegram_chat_id": telegram_chat_id,
         "telegram_user_id": telegram_user_id,
-        "state": dict(state or {}),
+        "state": checked_json("telegram_session.state", dict(state or {})),
         "expires_at": expires_at,
         "chat_id": chat_id,
     }
