@@ -55,12 +55,20 @@ def ledger_rows(settings: ConnectionSettings) -> list[tuple[object, ...]]:
     return [tuple(r) for r in json.loads(rows)]
 
 
+PROJECT_FILES = discover(PROJECT_MIGRATIONS)
+NEXT = PROJECT_FILES[-1].version + 1
+
+
 def test_sixteen_concurrent_appliers_all_succeed_and_apply_each_file_once(
     database: ConnectionSettings, tmp_path: Path
 ) -> None:
     folder = project_plus(
         tmp_path / "m",
-        {"008_todo_title_index.sql": "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_todos_title ON tasks.todos (title);"},
+        {
+            f"{NEXT:03d}_todo_title_index.sql": (
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_todos_title ON tasks.todos (title);"
+            )
+        },
     )
     command = [MIGRATE, "apply", "--database-url", url_of(database), "--migrations-dir", str(folder)]
     runners = [
@@ -69,10 +77,36 @@ def test_sixteen_concurrent_appliers_all_succeed_and_apply_each_file_once(
     ]
     outcomes = [(p.communicate(timeout=120), p.returncode) for p in runners]
     assert [code for _, code in outcomes] == [0] * 16, [err for (_, err), _ in outcomes if err]
-    assert [row[0] for row in ledger_rows(database)] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert [row[0] for row in ledger_rows(database)] == [f.version for f in PROJECT_FILES] + [NEXT]
     applied_lines = sum(len(re.findall(r"\.sql( \(outside a transaction\))? \.\.\. ", out)) for (out, _), _ in outcomes)
-    assert applied_lines == 8  # each file applied by exactly one of the sixteen
+    assert applied_lines == len(PROJECT_FILES) + 1  # each file applied by exactly one of the sixteen
     assert fetchval(database, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'tasks.ix_todos_title'::regclass")
+
+
+def test_while_one_applier_works_another_with_a_short_lock_wait_exits_6_naming_it(
+    database: ConnectionSettings, tmp_path: Path
+) -> None:
+    folder = write_migrations(
+        tmp_path / "m", {"001_slow.sql": "CREATE TABLE IF NOT EXISTS a (id int);\nSELECT pg_sleep(30);"}
+    )
+    command = [MIGRATE, "apply", "--database-url", url_of(database), "--migrations-dir", str(folder)]
+    first = subprocess.Popen(command, env=run_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        sleeping = (
+            "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND datname = current_database()"
+        )
+        wait_for(lambda: fetchval(database, sleeping) is not None)
+        holder_pid = fetchval(database, sleeping)
+        second = subprocess.run(
+            [*command, "--lock-wait", "0.5"], env=run_env(), capture_output=True, text=True, timeout=60
+        )
+    finally:
+        first.kill()
+        first.wait()
+    assert second.returncode == 6
+    assert f"pid {holder_pid}" in second.stderr
+    assert f"migrate apply {os.uname().nodename}:{first.pid}" in second.stderr  # the holder's host and process
+    assert "Traceback" not in second.stderr
 
 
 def test_a_runner_killed_mid_file_leaves_no_partial_ddl_and_the_rerun_is_clean(
@@ -139,21 +173,27 @@ def test_a_server_stopped_mid_apply_ends_like_a_clean_run_after_restart(
     fetchval(admin, "CREATE DATABASE interrupted")
     fetchval(admin, "CREATE DATABASE clean")
     interrupted, clean = replace(admin, database="interrupted"), replace(admin, database="clean")
+    slow = f"{NEXT:03d}_slow.sql"
     folder = project_plus(
-        tmp_path / "m", {"008_slow.sql": "CREATE TABLE IF NOT EXISTS tasks.slow (id bigint);\nSELECT pg_sleep(60);"}
+        tmp_path / "m", {slow: "CREATE TABLE IF NOT EXISTS tasks.slow (id bigint);\nSELECT pg_sleep(60);"}
     )
     command = [MIGRATE, "apply", "--migrations-dir", str(folder), "--database-url"]
     runner = subprocess.Popen(
         [*command, url_of(interrupted)], env=run_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'"
-    wait_for(lambda: fetchval(admin, sleeping) == 1)
-    private_server.stop_immediately()
-    _, stderr = runner.communicate(timeout=30)
+    try:
+        wait_for(lambda: fetchval(admin, sleeping) == 1)
+        private_server.stop_immediately()
+        _, stderr = runner.communicate(timeout=30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.communicate()
     assert runner.returncode == 3, stderr
-    assert "008_slow.sql: lost the connection to the server while applying it" in stderr
+    assert f"{slow}: lost the connection to the server while applying it" in stderr
     private_server.start_again()
-    (folder / "008_slow.sql").write_text("CREATE TABLE IF NOT EXISTS tasks.slow (id bigint);")
+    (folder / slow).write_text("CREATE TABLE IF NOT EXISTS tasks.slow (id bigint);")
     for target in (interrupted, clean):
         done = subprocess.run([*command, url_of(target)], env=run_env(), capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
