@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Re-install only when the project's dependency list changes, so repeated runs start at once.
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-quick lint typecheck pytest clean
+.PHONY: run test test-quick lint typecheck pytest bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,23 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+## bench: the benchmarks side by side with dbmate, yoyo and psql, then the chart (docs/benchmarks.md)
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/runner_bench.py
+	$(BIN)/python bench/data_bench.py
+	$(BIN)/python bench/chart.py
+
+## bench-quick: the same at small sizes, under a minute
+bench-quick: $(BENCH_STAMP)
+	$(BIN)/python bench/runner_bench.py --quick
+	$(BIN)/python bench/data_bench.py --quick
 
 clean:
 	rm -rf $(VENV) .pgdata .pytest_cache .mypy_cache .ruff_cache
