@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,7 @@ CONTENDERS: list[Contender] = [
     ("psql -1 -f (floor)", write_floor, run_floor),
     ("migrate (ours)", write_ours, run_ours),
     ("dbmate", write_dbmate, run_dbmate),
-    ("yoyo", write_ours, run_yoyo)  # yoyo reads the same plain .sql files,
+    ("yoyo", write_ours, run_yoyo),  # yoyo reads the same plain .sql files,
 ]
 
 
@@ -137,10 +137,10 @@ def bench_noop(srv: Server, sizes: list[int], repeats: int, work: Path) -> dict[
             run_dbmate(b, dbm)
             run_yoyo(c, yoyo)
             runs: dict[str, Callable[[], float]] = {
-                "python -c 'import asyncpg, click' (baseline)": lambda: timed(baseline_cmd, env=clean_env()),
-                "migrate apply (ours)": lambda: run_ours(a, ours),
-                "dbmate up": lambda: run_dbmate(b, dbm),
-                "yoyo apply": lambda: run_yoyo(c, yoyo),
+                "python -c 'import asyncpg, click' (baseline)": partial(timed, baseline_cmd, env=clean_env()),
+                "migrate apply (ours)": partial(run_ours, a, ours),
+                "dbmate up": partial(run_dbmate, b, dbm),
+                "yoyo apply": partial(run_yoyo, c, yoyo),
             }
             times: dict[str, list[float]] = {name: [] for name in runs}
             for _ in range(repeats):
@@ -239,7 +239,10 @@ def report(data: dict[str, Any]) -> str:
             ["", "median seconds"],
             [
                 ["one alone", f"{c['one alone']['median_s']:.3f}"],
-                ["16 at once (until all exit)", f"{c['16 at once']['median_s']:.3f} ({c['16 at once']['ratio_to_one']:.2f}x)"],
+                [
+                    "16 at once (until all exit)",
+                    f"{c['16 at once']['median_s']:.3f} ({c['16 at once']['ratio_to_one']:.2f}x)",
+                ],
             ],
         )
     )
