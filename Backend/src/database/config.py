@@ -105,6 +105,9 @@ class DatabaseConfig(BaseSettings):
     """Extra connections opened under load beyond pool_size, closed when returned."""
     pool_timeout: float = Field(30.0, validation_alias="DB_POOL_TIMEOUT", gt=0)
     """Seconds a session waits for a free connection before failing."""
+    pool_ping_after: float = Field(1.0, validation_alias="DB_POOL_PING_AFTER", ge=0)
+    """A pooled connection idle longer than this many seconds is pinged before use and replaced if dead;
+    one used more recently is trusted, saving a round trip per session under load (0: always ping)."""
     pool_recycle: float = Field(1800.0, validation_alias="DB_POOL_RECYCLE")
     """Replace connections older than this many seconds (-1: never), ahead of idle-killing proxies."""
     health_check_timeout: float = Field(2.0, validation_alias="DB_HEALTH_CHECK_TIMEOUT", gt=0)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+import asyncpg
 
 from src.database.config import DatabaseConfig
 from src.database.manager import DatabaseManager, Health
@@ -140,9 +140,8 @@ class HealthApp:
             files_error = str(exc)
         else:
 
-            async def read_plan(conn: AsyncConnection) -> Plan:
-                raw = await conn.get_raw_connection()
-                return await runner.read_plan(raw.driver_connection, files, runner.Options(ledger=self.ledger))
+            async def read_plan(conn: asyncpg.Connection) -> Plan:
+                return await runner.read_plan(conn, files, runner.Options(ledger=self.ledger))
 
             health = await self.manager.health(read_plan)
         reasons = self._reasons(health, files_error)

@@ -6,8 +6,11 @@
     ok = await manager.health_check()                 # True/False, never raises, bounded in time
     await manager.close()
 
-The pool pings a connection before handing it out (`pool_pre_ping`), so after a server restart the next
-session gets a fresh connection instead of a dead one, without the caller doing anything.
+The pool pings a connection that sat idle for over `pool_ping_after` seconds before handing it out, and
+replaces it if it is dead, so after a server restart the next session gets a fresh connection without the
+caller doing anything. A connection used more recently is trusted without a ping (as HikariCP's
+"alive bypass window" does): under load that saves one round trip per session, and a connection that
+died that recently was in use when it died, so its own caller saw the error.
 """
 
 from __future__ import annotations
@@ -20,12 +23,19 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePool
 
 from src.database.config import DatabaseConfig
 from src.database.connection import explain_connect_error
+
+_IDLE_SINCE = "idle_since"
+
+
+def _note_checkin(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -59,17 +69,29 @@ class DatabaseManager:
             max_overflow=config.max_overflow,
             pool_timeout=config.pool_timeout,
             pool_recycle=config.pool_recycle,
-            pool_pre_ping=True,
+            pool_pre_ping=False,  # replaced by _ping_if_idle below
             echo=config.echo,
             hide_parameters=True,  # errors and logs never carry bound values (they may be personal data)
             connect_args=config.connect_args(),
         )
+        event.listen(self.engine.sync_engine.pool, "checkin", _note_checkin)
+        event.listen(self.engine.sync_engine.pool, "checkout", self._ping_if_idle)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
         self._abandoned: set[asyncio.Future[Health]] = set()
         """Health probes that missed their deadline and are still cleaning up."""
 
     def __repr__(self) -> str:
         return f"DatabaseManager({self.config.describe()})"
+
+    def _ping_if_idle(self, dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection) -> None:
+        """Pool checkout hook (runs inside SQLAlchemy's greenlet, so the dialect's ping may await)."""
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is not None and time.monotonic() - idle_since <= self.config.pool_ping_after:
+            return
+        try:
+            self.engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise sa_exc.DisconnectionError("a pooled connection was dead; replacing it") from exc
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -89,14 +111,14 @@ class DatabaseManager:
             yield session
             await session.commit()
 
-    async def health(self, check: Callable[[AsyncConnection], Awaitable[object]] | None = None) -> Health:
+    async def health(self, check: Callable[[Any], Awaitable[object]] | None = None) -> Health:
         """Ping the server through the pool; never raises, and returns within health_check_timeout.
 
         The probe runs as its own task: when the deadline passes it is cancelled and left to clean up
         in the background (closing a connection to a frozen server can itself take seconds), so the
         answer is never later than the timeout. `check`, when given, runs on the same pooled connection
-        within the same deadline (readiness uses it to read the migration ledger); what it returns is
-        `Health.detail`, and an exception it raises makes the answer not ok.
+        (the asyncpg connection itself) within the same deadline (readiness uses it to read the migration
+        ledger); what it returns is `Health.detail`, and an exception it raises makes the answer not ok.
         """
         started = time.perf_counter()
         probe = asyncio.ensure_future(self._probe(started, check))
@@ -109,14 +131,24 @@ class DatabaseManager:
         error = f"no answer within {self.config.health_check_timeout:g} s (DB_HEALTH_CHECK_TIMEOUT)"
         return Health(False, (time.perf_counter() - started) * 1000, pool=self._pool_usage(), error=error)
 
-    async def _probe(self, started: float, check: Callable[[AsyncConnection], Awaitable[object]] | None) -> Health:
+    async def _probe(self, started: float, check: Callable[[Any], Awaitable[object]] | None) -> Health:
         detail: object = None
         try:
             async with self.engine.connect() as conn:
-                version = await conn.exec_driver_sql("SHOW server_version")
-                server_version = str(version.scalar_one()).split()[0]
-                if check is not None:
-                    detail = await check(conn)
+                # Straight on the driver connection: one round trip, no BEGIN/ROLLBACK around it, and the
+                # server version asyncpg already knows. A failure here invalidates the connection, so the
+                # next probe (or session) gets a new one.
+                raw = await conn.get_raw_connection()
+                driver: Any = raw.driver_connection
+                try:
+                    await driver.fetchval("SELECT 1")
+                    version = driver.get_server_version()
+                    if check is not None:
+                        detail = await check(driver)
+                except BaseException:
+                    await conn.invalidate()
+                    raise
+                server_version = f"{version.major}.{version.minor}"
         except Exception as exc:  # a health probe reports every failure instead of raising it
             return Health(
                 False, (time.perf_counter() - started) * 1000, pool=self._pool_usage(), error=self._explain(exc)
