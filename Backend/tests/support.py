@@ -105,6 +105,15 @@ def server_processes(server: PrivateServer) -> list[Any]:
     return [postmaster, *postmaster.children(recursive=True)]
 
 
+def environ_without_settings(**extra: str) -> dict[str, str]:
+    """This process's environment minus every database, runner and health-server setting (as on a fresh
+    machine), plus `extra`: for the subprocesses tests start."""
+    import os
+
+    prefixes = ("DB_", "DATABASE_URL", "MIGRAT", "HEALTH_")
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(prefixes)}, **extra}
+
+
 def free_port() -> int:
     """A loopback TCP port nothing listens on (at the moment of asking)."""
     import socket

@@ -35,7 +35,16 @@ from src.database.health import HealthApp
 from src.database.manager import DatabaseManager
 from src.database.models import Chat, Execution, Message, TelegramSession, Todo
 from src.database.repositories import agents, messaging, tasks, telegram
-from tests.support import PrivateServer, config_for, fetchval, free_port, http_get, url_of, write_migrations
+from tests.support import (
+    PrivateServer,
+    config_for,
+    environ_without_settings,
+    fetchval,
+    free_port,
+    http_get,
+    url_of,
+    write_migrations,
+)
 
 PASSWORD = "Zebra-7741-distinctive"
 """Searched for in every output; distinctive enough that it can only come from a leak."""
@@ -76,7 +85,7 @@ def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> str:
 
 
 def cli_env(settings: ConnectionSettings, as_url: bool, **extra: str) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "DATABASE_URL", "MIGRAT", "HEALTH_"))}
+    keep = environ_without_settings()
     if as_url:
         location = {"DATABASE_URL": url_of(settings)}
     else:

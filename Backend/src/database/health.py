@@ -83,9 +83,8 @@ class _MigrationFiles:
 
     def load(self) -> list[MigrationFile]:
         try:
-            signature = tuple(
-                sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in os.scandir(self.directory))
-            )
+            stats = [(e.name, e.stat()) for e in os.scandir(self.directory)]
+            signature = tuple(sorted((name, st.st_mtime_ns, st.st_size) for name, st in stats))
         except OSError:
             signature = None  # discover() says what is wrong with the folder
         if signature is None or signature != self._signature:

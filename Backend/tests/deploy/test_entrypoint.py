@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,15 @@ import pytest
 from src import BACKEND_DIR
 from src.database.connection import ConnectionSettings
 from src.migrate.files import discover
-from tests.support import PROJECT_MIGRATIONS, fetchval, free_port, http_get, url_of, write_migrations
+from tests.support import (
+    PROJECT_MIGRATIONS,
+    environ_without_settings,
+    fetchval,
+    free_port,
+    http_get,
+    url_of,
+    write_migrations,
+)
 
 ENTRYPOINT = BACKEND_DIR / "docker-entrypoint.sh"
 BIN = Path(sys.executable).parent
@@ -25,7 +32,7 @@ N = len(discover(PROJECT_MIGRATIONS))
 
 def container_env(database_url: str, **extra: str) -> dict[str, str]:
     """What the container sees: the project's executables on PATH, the database, nothing from the shell."""
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "DATABASE_URL", "MIGRAT", "HEALTH_"))}
+    keep = environ_without_settings()
     return {**keep, "PATH": f"{BIN}:{keep.get('PATH', '')}", "DATABASE_URL": database_url, **extra}
 
 

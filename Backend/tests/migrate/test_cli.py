@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -16,15 +15,10 @@ from click.testing import CliRunner, Result
 from src.database.connection import ConnectionSettings
 from src.migrate.cli import main
 from src.migrate.files import discover
-from tests.support import PROJECT_MIGRATIONS, fetchval, url_of, write_migrations
+from tests.support import PROJECT_MIGRATIONS, environ_without_settings, fetchval, url_of, write_migrations
 
 PROJECT_FILES = discover(PROJECT_MIGRATIONS)
 MIGRATE_EXE = shutil.which("migrate", path=str(Path(sys.executable).parent)) or "migrate"
-
-
-def clean_env() -> dict[str, str]:
-    """The environment without any database or runner setting, as on a fresh machine."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "DATABASE_URL", "MIGRAT"))}
 
 
 def migrate(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -154,7 +148,7 @@ def test_debug_shows_the_traceback() -> None:
 
 def test_with_nothing_configured_the_embedded_server_is_used_and_keeps_its_data(tmp_path: Path) -> None:
     executable = MIGRATE_EXE
-    env = clean_env()
+    env = environ_without_settings()
     env["EMBEDDED_PGDATA"] = str(tmp_path / "pgdata")
     applied = subprocess.run([executable, "apply"], env=env, capture_output=True, text=True, timeout=120)
     assert applied.returncode == 0, applied.stderr
@@ -177,7 +171,7 @@ async def test_apply_exits_6_naming_the_holder_when_the_lock_wait_runs_out(
     try:
         await holder.fetchval("SELECT pg_advisory_lock($1)", lock_key(LedgerTable("public", "migration_ledger")))
         command = [MIGRATE_EXE, "apply", "--lock-wait", "0.5", "--database-url", url_of(database)]
-        done = await asyncio.create_subprocess_exec(*command, stdout=PIPE, stderr=PIPE, env=clean_env())
+        done = await asyncio.create_subprocess_exec(*command, stdout=PIPE, stderr=PIPE, env=environ_without_settings())
         _, stderr = await done.communicate()
     finally:
         await holder.close()

@@ -17,15 +17,18 @@ import pytest
 
 from src.database.connection import ConnectionSettings
 from src.migrate.files import discover
-from tests.support import PROJECT_MIGRATIONS, PrivateServer, fetchval, url_of, write_migrations
+from tests.support import (
+    PROJECT_MIGRATIONS,
+    PrivateServer,
+    environ_without_settings,
+    fetchval,
+    url_of,
+    write_migrations,
+)
 
 pytestmark = pytest.mark.slow
 
 MIGRATE = shutil.which("migrate", path=str(Path(sys.executable).parent)) or "migrate"
-
-
-def run_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "DATABASE_URL", "MIGRAT"))}
 
 
 def project_plus(folder: Path, extra: dict[str, str]) -> Path:
@@ -72,7 +75,9 @@ def test_sixteen_concurrent_appliers_all_succeed_and_apply_each_file_once(
     )
     command = [MIGRATE, "apply", "--database-url", url_of(database), "--migrations-dir", str(folder)]
     runners = [
-        subprocess.Popen(command, env=run_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            command, env=environ_without_settings(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(16)
     ]
     outcomes = [(p.communicate(timeout=120), p.returncode) for p in runners]
@@ -90,7 +95,9 @@ def test_while_one_applier_works_another_with_a_short_lock_wait_exits_6_naming_i
         tmp_path / "m", {"001_slow.sql": "CREATE TABLE IF NOT EXISTS a (id int);\nSELECT pg_sleep(30);"}
     )
     command = [MIGRATE, "apply", "--database-url", url_of(database), "--migrations-dir", str(folder)]
-    first = subprocess.Popen(command, env=run_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        command, env=environ_without_settings(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         sleeping = (
             "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND datname = current_database()"
@@ -98,7 +105,7 @@ def test_while_one_applier_works_another_with_a_short_lock_wait_exits_6_naming_i
         wait_for(lambda: fetchval(database, sleeping) is not None)
         holder_pid = fetchval(database, sleeping)
         second = subprocess.run(
-            [*command, "--lock-wait", "0.5"], env=run_env(), capture_output=True, text=True, timeout=60
+            [*command, "--lock-wait", "0.5"], env=environ_without_settings(), capture_output=True, text=True, timeout=60
         )
     finally:
         first.kill()
@@ -120,7 +127,9 @@ def test_a_runner_killed_mid_file_leaves_no_partial_ddl_and_the_rerun_is_clean(
         },
     )
     command = [MIGRATE, "apply", "--database-url", url_of(database), "--migrations-dir", str(folder)]
-    runner = subprocess.Popen(command, env=run_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runner = subprocess.Popen(
+        command, env=environ_without_settings(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     sleeping = (
         "SELECT count(*) FROM pg_stat_activity "
         "WHERE query LIKE 'SELECT pg_sleep%' AND application_name LIKE 'migrate apply%'"
@@ -133,7 +142,7 @@ def test_a_runner_killed_mid_file_leaves_no_partial_ddl_and_the_rerun_is_clean(
     assert fetchval(database, "SELECT to_regclass('public.b') IS NULL")
     assert [row[0] for row in ledger_rows(database)] == [1]
     (folder / "002_b.sql").write_text("CREATE TABLE IF NOT EXISTS b (id bigint);")  # not applied: may change
-    rerun = subprocess.run(command, env=run_env(), capture_output=True, text=True, timeout=60)
+    rerun = subprocess.run(command, env=environ_without_settings(), capture_output=True, text=True, timeout=60)
     assert rerun.returncode == 0, rerun.stderr
     assert [row[0] for row in ledger_rows(database)] == [1, 2]
 
@@ -158,7 +167,7 @@ def _dump_schema(settings: ConnectionSettings) -> str:
         capture_output=True,
         text=True,
         check=True,
-        env=run_env(),
+        env=environ_without_settings(),
     )
     # pg_dump names a random restrict key per run (PostgreSQL 17.6+); it is not part of the schema.
     return "\n".join(line for line in done.stdout.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
@@ -179,7 +188,11 @@ def test_a_server_stopped_mid_apply_ends_like_a_clean_run_after_restart(
     )
     command = [MIGRATE, "apply", "--migrations-dir", str(folder), "--database-url"]
     runner = subprocess.Popen(
-        [*command, url_of(interrupted)], env=run_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*command, url_of(interrupted)],
+        env=environ_without_settings(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'"
     try:
@@ -195,7 +208,9 @@ def test_a_server_stopped_mid_apply_ends_like_a_clean_run_after_restart(
     private_server.start_again()
     (folder / slow).write_text("CREATE TABLE IF NOT EXISTS tasks.slow (id bigint);")
     for target in (interrupted, clean):
-        done = subprocess.run([*command, url_of(target)], env=run_env(), capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [*command, url_of(target)], env=environ_without_settings(), capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, done.stderr
     assert _dump_schema(interrupted) == _dump_schema(clean)
     assert ledger_rows(interrupted) == ledger_rows(clean)
@@ -206,9 +221,15 @@ def test_a_wrong_password_exits_3_naming_the_setting_and_never_printing_it(priva
     fetchval(private_server.settings, f"CREATE ROLE app_login LOGIN PASSWORD '{secret}'")
     private_server.require_passwords()
     good = url_of(private_server.settings, user="app_login").replace("app_login@", f"app_login:{secret}@")
-    ok = subprocess.run([MIGRATE, "status", "--database-url", good], env=run_env(), capture_output=True, text=True)
+    ok = subprocess.run(
+        [MIGRATE, "status", "--database-url", good], env=environ_without_settings(), capture_output=True, text=True
+    )
     assert ok.returncode == 0, ok.stderr  # the right password gets in: the server really checks them
-    env = {**run_env(), "DATABASE_URL": url_of(private_server.settings, user="app_login"), "DB_PASSWORD": secret + "x"}
+    env = {
+        **environ_without_settings(),
+        "DATABASE_URL": url_of(private_server.settings, user="app_login"),
+        "DB_PASSWORD": secret + "x",
+    }
     bad = subprocess.run([MIGRATE, "apply"], env=env, capture_output=True, text=True)
     assert bad.returncode == 3
     assert bad.stderr.strip().endswith(
