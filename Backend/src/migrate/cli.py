@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 import traceback
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -26,12 +26,13 @@ from src.database.connection import ConnectionSettings, read_environment
 if TYPE_CHECKING:
     from src.database.config import DatabaseConfig
 from src.migrate import files as files_module
-from src.migrate import runner
+from src.migrate import runner, script
 from src.migrate.connect import connect, wait_until_ready
 from src.migrate.errors import EXIT_LINT, EXIT_NOT_IDEMPOTENT, ConfigError, ConnectionFailed, MigrateError
 from src.migrate.files import MigrationFile
 from src.migrate.lock import Holder
 from src.migrate.plan import PROBLEM_STATES, Plan, State
+from src.migrate.script import TransactionMode
 from src.migrate.settings import RunnerSettings, resolve
 
 T = TypeVar("T")
@@ -204,6 +205,9 @@ class _ConsoleProgress:
         if self.open_line:
             click.echo("   ", nl=False)
 
+    def transaction(self, files: Sequence[MigrationFile]) -> None:
+        click.echo(f"  one transaction, {len(files)} files: all are applied or none")
+
     def starting(self, file: MigrationFile, transactional: bool) -> None:
         mode = "" if transactional else " (outside a transaction)"
         click.echo(f"  {file.filename}{mode} ", nl=False)
@@ -226,16 +230,35 @@ def _version(version: int | None) -> str:
 @_common_options
 @click.option("--target", type=int, metavar="N", help="Apply pending migrations up to and including version N.")
 @click.option("--allow-out-of-order", is_flag=True, help="Apply pending files numbered below the newest applied.")
+@click.option(
+    "--transaction",
+    type=click.Choice(["all", "per-file"]),
+    help="all: every pending file in one transaction, so a failure leaves the database as it was; per-file: "
+    "each file commits on its own (env MIGRATE_TRANSACTION; default all).",
+)
 @click.option("--dry-run", is_flag=True, help="Show the plan and the SQL it would run; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
-def apply(target: int | None, allow_out_of_order: bool, dry_run: bool, as_json: bool, **kwargs: Any) -> None:
-    """Apply every pending migration, in order, each in its own transaction with its ledger row."""
-    settings = _settings(**_split_common(kwargs))
+def apply(
+    target: int | None,
+    allow_out_of_order: bool,
+    transaction: str | None,
+    dry_run: bool,
+    as_json: bool,
+    **kwargs: Any,
+) -> None:
+    """Apply every pending migration in order, recording each in the ledger.
+
+    All pending files run in one transaction with their ledger rows (or one per file with --transaction
+    per-file); a file PostgreSQL refuses in a transaction (CREATE INDEX CONCURRENTLY, ...) runs on its own
+    between them.
+    """
+    settings = _settings(**_split_common(kwargs), transaction=transaction)
     options = runner.Options(
         ledger=settings.ledger,
         lock_wait=settings.lock_wait,
         target=target,
         allow_out_of_order=allow_out_of_order,
+        transaction=settings.transaction,
     )
 
     async def go() -> None:
@@ -243,7 +266,7 @@ def apply(target: int | None, allow_out_of_order: bool, dry_run: bool, as_json: 
         async with _connection(settings, "apply") as (conn, where):
             if dry_run:
                 plan = await runner.read_plan(conn, files, options)
-                _print_dry_run(plan, as_json=as_json)
+                _print_dry_run(plan, settings.transaction, as_json=as_json)
                 return
             progress = None if as_json else _ConsoleProgress()
             if not as_json:
@@ -294,7 +317,7 @@ def _print_apply(result: runner.ApplyResult, elapsed_ms: float, *, as_json: bool
     )
 
 
-def _print_dry_run(plan: Plan, *, as_json: bool) -> None:
+def _print_dry_run(plan: Plan, mode: TransactionMode, *, as_json: bool) -> None:
     from src.migrate import sql
 
     plan.raise_for_drift()
@@ -322,12 +345,23 @@ def _print_dry_run(plan: Plan, *, as_json: bool) -> None:
         click.echo(f"Dry run: nothing to apply; database is at version {_version(plan.head)}.")
         return
     click.echo(f"Dry run: would apply {len(plan.to_apply)} migration(s); nothing was changed.")
-    for file in plan.to_apply:
-        stmts = statements[file.version]
-        mode = "one transaction" if all(s.transactional for s in stmts) else "outside a transaction"
-        click.echo(f"\n-- {file.filename} ({len(stmts)} statement(s), {mode})")
-        for statement in stmts:
-            click.echo(statement.text + ";")
+    transactional = {v: all(s.transactional for s in stmts) for v, stmts in statements.items()}
+    for in_transaction, group in script.groups(plan.to_apply, transactional, mode):
+        if not in_transaction:
+            how = "outside a transaction, statement by statement"
+        elif len(group) == 1:
+            how = "in a transaction of its own"
+        else:
+            how = f"in one transaction, all {len(group)} files or none"
+        names = (
+            ", ".join(f.filename for f in group) if len(group) <= 3 else f"{group[0].filename} .. {group[-1].filename}"
+        )
+        click.echo(f"\n-- {names}: {how}")
+        for file in group:
+            stmts = statements[file.version]
+            click.echo(f"\n-- {file.filename} ({len(stmts)} statement(s))")
+            for statement in stmts:
+                click.echo(statement.text + ";")
 
 
 @main.command()

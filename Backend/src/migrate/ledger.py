@@ -139,6 +139,14 @@ async def record(
     )
 
 
+async def durations(conn: asyncpg.Connection, table: LedgerTable, versions: list[int]) -> dict[int, float]:
+    """duration_ms of the given versions' rows (written by the server, see `script`)."""
+    rows = await conn.fetch(
+        f"SELECT version, duration_ms FROM {table.qualified} WHERE version = ANY($1::bigint[])", versions
+    )
+    return {row[0]: row[1] for row in rows}
+
+
 async def update(conn: asyncpg.Connection, table: LedgerTable, *, version: int, name: str, checksum: str) -> None:
     await conn.execute(
         f"UPDATE {table.qualified} SET name = $2, checksum = $3 WHERE version = $1", version, name, checksum

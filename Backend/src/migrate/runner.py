@@ -1,16 +1,21 @@
-"""Apply pending migrations: plan, lock, run each file with its ledger row, report.
+"""Apply pending migrations: plan, lock, run the files with their ledger rows, report.
 
-Each file runs in one transaction together with its ledger row, so a failure leaves neither. A file
-holding a statement PostgreSQL refuses inside a transaction block (CREATE INDEX CONCURRENTLY, VACUUM,
-...) runs statement by statement instead, and is recorded after its last statement succeeds.
+By default every pending file runs in one transaction together with the ledger rows, so a failure
+anywhere leaves the database and the ledger exactly as they were (`--transaction per-file` commits
+each file on its own instead). A file holding a statement PostgreSQL refuses inside a transaction
+block (CREATE INDEX CONCURRENTLY, VACUUM, ...) runs statement by statement between transactions, and
+is recorded after its last statement succeeds.
 
-Statements are sent one at a time, so a server error points at the statement, line and column that
-caused it even when the server gives no position (a CHECK violation, a lock timeout).
+Files in a transaction are sent many to a message (see `script`). When the server reports an error
+without a position (a CHECK violation, a lock timeout), the runner finds the statement by running the
+transaction's files again one statement at a time, in a transaction it always rolls back, so the
+message still names the file, line and column.
 """
 
 from __future__ import annotations
 
 import contextlib
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,11 +23,12 @@ from typing import Protocol
 
 import asyncpg
 
-from src.migrate import ledger, lock, sql
-from src.migrate.errors import ConnectionFailed, MigrationFailed
+from src.migrate import ledger, lock, script, sql
+from src.migrate.errors import ConnectionFailed, MigrateError, MigrationFailed
 from src.migrate.files import MigrationFile
 from src.migrate.ledger import LedgerTable
 from src.migrate.plan import Plan, make_plan
+from src.migrate.script import TransactionMode
 
 # SQLSTATE classes that mean the connection or server went away, not that the migration is wrong.
 _CONNECTION_LOST_CLASSES = ("08", "57P01", "57P02", "57P03")
@@ -35,6 +41,8 @@ class Options:
     """Seconds to wait for another runner's lock before giving up."""
     target: int | None = None
     allow_out_of_order: bool = False
+    transaction: TransactionMode = TransactionMode.ALL
+    """All pending files in one transaction, or each file in its own."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,9 @@ class Progress(Protocol):
     def lock_busy(self, holder: lock.Holder | None) -> None: ...
 
     def note(self, message: str) -> None: ...
+
+    def transaction(self, files: Sequence[MigrationFile]) -> None:
+        """Several files are about to run in one transaction: all of them are applied, or none."""
 
     def starting(self, file: MigrationFile, transactional: bool) -> None: ...
 
@@ -98,16 +109,138 @@ async def apply(
         # Another runner may have applied some or all of it while we waited: plan again under the lock.
         plan = await read_plan(conn, files, options)
         plan.raise_for_drift()
-        applied = []
         for file in plan.to_apply:
-            statements = parsed.get(file.version) or sql.parse(file)
-            applied.append(await _apply_file(conn, file, statements, options.ledger, progress))
+            if file.version not in parsed:
+                parsed[file.version] = sql.parse(file)
+        transactional = {v: all(s.transactional for s in statements) for v, statements in parsed.items()}
+        applied: list[Applied] = []
+        for in_transaction, group in script.groups(plan.to_apply, transactional, options.transaction):
+            if in_transaction:
+                applied += await _apply_group(conn, group, parsed, options.ledger, progress)
+            else:
+                applied.append(await _apply_file(conn, group[0], parsed[group[0].version], options.ledger, progress))
         return ApplyResult(plan, applied, waited)
     finally:
         if not conn.is_closed():
             # The lock dies with the session anyway; an error here must not hide the original one.
             with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                 await lock.release(conn, key)
+
+
+class _BatchFailed(Exception):
+    """A batch's SQL failed; raised through the transaction so it rolls back before the diagnosis."""
+
+    def __init__(self, batch: script.Batch, error: asyncpg.PostgresError) -> None:
+        self.batch = batch
+        self.error = error
+
+
+async def _apply_group(
+    conn: asyncpg.Connection,
+    files: Sequence[MigrationFile],
+    parsed: dict[int, list[sql.Statement]],
+    table: LedgerTable,
+    progress: Progress | None,
+) -> list[Applied]:
+    """Apply `files` and their ledger rows in one transaction: all of them, or none."""
+    if progress is not None and len(files) > 1:
+        progress.transaction(files)
+    batches = script.batches(files, table, socket.gethostname())
+    applied: list[Applied] = []
+    current = files[0]
+    try:
+        async with conn.transaction():
+            for batch in batches:
+                current = batch.files[0]
+                if progress is not None:
+                    progress.starting(current, True)
+                try:
+                    await conn.execute(batch.text)
+                except asyncpg.PostgresError as exc:
+                    if (exc.sqlstate or "").startswith(_CONNECTION_LOST_CLASSES):
+                        raise
+                    raise _BatchFailed(batch, exc) from exc
+                took = await ledger.durations(conn, table, [f.version for f in batch.files])
+                for index, file in enumerate(batch.files):
+                    if index and progress is not None:
+                        progress.starting(file, True)
+                    result = Applied(file, took[file.version], transactional=True)
+                    applied.append(result)
+                    if progress is not None:
+                        progress.finished(result)
+    except _BatchFailed as failed:
+        raise await _diagnose(conn, files, batches, parsed, failed) from failed.error
+    except (asyncpg.InterfaceError, OSError) as exc:
+        # Also what the transaction's own ROLLBACK or COMMIT raises when the server went away.
+        raise _connection_lost(current, exc, _LOST_TRANSACTION + _rolled_back(files)) from exc
+    except asyncpg.PostgresError as exc:
+        if (exc.sqlstate or "").startswith(_CONNECTION_LOST_CLASSES):
+            raise _connection_lost(current, exc, _LOST_TRANSACTION + _rolled_back(files)) from exc
+        raise
+    return applied
+
+
+_LOST_TRANSACTION = "The server rolls back a transaction its client lost. "
+
+
+def _rolled_back(files: Sequence[MigrationFile]) -> str:
+    if len(files) == 1:
+        return f"Nothing from {files[0].filename} was applied and the ledger is unchanged."
+    return (
+        f"It ran in one transaction with the other pending files from {files[0].filename} to "
+        f"{files[-1].filename} ({len(files)} files), which was rolled back: none of them was applied and "
+        "the ledger is unchanged."
+    )
+
+
+class _NothingFailed(Exception):
+    """The diagnosis ran everything without an error; its transaction must still roll back."""
+
+
+async def _diagnose(
+    conn: asyncpg.Connection,
+    files: Sequence[MigrationFile],
+    batches: Sequence[script.Batch],
+    parsed: dict[int, list[sql.Statement]],
+    failed: _BatchFailed,
+) -> MigrateError:
+    """The error to report for a failed batch, naming the file, line and column that caused it."""
+    exc, batch = failed.error, failed.batch
+    consequence = _rolled_back(files)
+    position = getattr(exc, "position", None)
+    located = failed.batch.locate(int(position)) if position else None
+    if located is not None:
+        file, offset = located
+        return MigrationFailed(describe_sql_error(file, offset, exc, consequence), sqlstate=exc.sqlstate or "")
+    only = [(f, s) for f in batch.files for s in parsed[f.version]]
+    if len(only) == 1:
+        file, statement = only[0]
+        return MigrationFailed(
+            describe_sql_error(file, statement.offset, exc, consequence), sqlstate=exc.sqlstate or ""
+        )
+    # No position, several statements: run the same SQL again, the failing batch one statement at a
+    # time, so the error surfaces at its statement. Whatever happens, this transaction rolls back.
+    try:
+        async with conn.transaction():
+            for earlier in batches[: batches.index(batch)]:
+                await conn.execute(earlier.text)
+            for file in batch.files:
+                await _run_statements(conn, file, parsed[file.version], consequence=consequence)
+            raise _NothingFailed
+    except MigrationFailed as found:
+        return found
+    except (_NothingFailed, asyncpg.PostgresError):
+        pass
+    except (asyncpg.InterfaceError, OSError) as lost:
+        return _connection_lost(batch.files[0], lost, _LOST_TRANSACTION + consequence)
+    names = ", ".join(f.filename for f in batch.files)
+    parts = [f"{names}: ERROR {exc.sqlstate}: {exc.args[0] if exc.args else exc}", *_server_details(exc)]
+    parts.append(
+        "  the server gave no position, and the error did not recur when the files ran again one statement "
+        "at a time (it may depend on timing, e.g. a lock or statement timeout), so the statement is unknown"
+    )
+    parts.append(consequence)
+    return MigrationFailed("\n".join(parts), sqlstate=exc.sqlstate or "")
 
 
 async def _apply_file(
@@ -117,57 +250,55 @@ async def _apply_file(
     table: LedgerTable,
     progress: Progress | None,
 ) -> Applied:
-    transactional = all(s.transactional for s in statements)
+    """A file PostgreSQL will not run in a transaction block: statement by statement, then its row."""
     if progress is not None:
-        progress.starting(file, transactional)
+        progress.starting(file, False)
     try:
-        return await _apply_file_unguarded(conn, file, statements, table, progress, transactional)
+        result = await _apply_outside_transaction(conn, file, statements, table, progress)
     except (asyncpg.InterfaceError, OSError) as exc:
-        # Also what the transaction's own ROLLBACK or COMMIT raises when the server went away mid-file.
-        raise _connection_lost(file, exc, transactional) from exc
+        raise _connection_lost(file, exc, _NOT_RECORDED) from exc
     except asyncpg.PostgresError as exc:
         if (exc.sqlstate or "").startswith(_CONNECTION_LOST_CLASSES):
-            raise _connection_lost(file, exc, transactional) from exc
+            raise _connection_lost(file, exc, _NOT_RECORDED) from exc
         raise
+    if progress is not None:
+        progress.finished(result)
+    return result
 
 
-async def _apply_file_unguarded(
+_NOT_RECORDED = (
+    "It runs outside a transaction, so statements that finished before the loss took effect (its statements "
+    "should be idempotent); it was not recorded."
+)
+
+
+async def _apply_outside_transaction(
     conn: asyncpg.Connection,
     file: MigrationFile,
     statements: list[sql.Statement],
     table: LedgerTable,
     progress: Progress | None,
-    transactional: bool,
 ) -> Applied:
     started = time.perf_counter()
-    # A transactional file's statements and ledger row commit together; any other file's statements
-    # commit one by one (autocommit) and its row is written after the last one succeeded.
-    unit = conn.transaction() if transactional else contextlib.nullcontext()
-    async with unit:
-        if not transactional:
-            for index_name in await _drop_invalid_indexes(conn, statements):
-                if progress is not None:
-                    progress.note(
-                        f"dropped INVALID index {index_name}, left by an interrupted CREATE INDEX CONCURRENTLY; "
-                        "building it again"
-                    )
-        await _run_statements(conn, file, statements, transactional=transactional)
-        if not transactional:
-            await _refuse_invalid_indexes(conn, file, statements)
-        duration_ms = (time.perf_counter() - started) * 1000
-        await ledger.record(
-            conn,
-            table,
-            version=file.version,
-            name=file.name,
-            checksum=file.checksum,
-            duration_ms=duration_ms,
-            transactional=transactional,
-        )
-    result = Applied(file, duration_ms, transactional)
-    if progress is not None:
-        progress.finished(result)
-    return result
+    for index_name in await _drop_invalid_indexes(conn, statements):
+        if progress is not None:
+            progress.note(
+                f"dropped INVALID index {index_name}, left by an interrupted CREATE INDEX CONCURRENTLY; "
+                "building it again"
+            )
+    await _run_statements(conn, file, statements, consequence=None)
+    await _refuse_invalid_indexes(conn, file, statements)
+    duration_ms = (time.perf_counter() - started) * 1000
+    await ledger.record(
+        conn,
+        table,
+        version=file.version,
+        name=file.name,
+        checksum=file.checksum,
+        duration_ms=duration_ms,
+        transactional=False,
+    )
+    return Applied(file, duration_ms, transactional=False)
 
 
 def _concurrent_index_targets(statements: Sequence[sql.Statement]) -> list[tuple[str, str]]:
@@ -216,54 +347,45 @@ async def _refuse_invalid_indexes(
 
 
 async def _run_statements(
-    conn: asyncpg.Connection, file: MigrationFile, statements: list[sql.Statement], *, transactional: bool
+    conn: asyncpg.Connection, file: MigrationFile, statements: list[sql.Statement], *, consequence: str | None
 ) -> None:
+    """One statement per message. `consequence` says what a failure leaves behind; None means the file
+    runs outside a transaction, so the statements before the failing one took effect."""
     for index, statement in enumerate(statements):
         try:
             await conn.execute(statement.text)
         except asyncpg.PostgresError as exc:
             sqlstate = exc.sqlstate or ""
             if sqlstate.startswith(_CONNECTION_LOST_CLASSES):
-                raise _connection_lost(file, exc, transactional) from exc
-            raise MigrationFailed(
-                describe_sql_error(file, statements, index, exc, transactional=transactional),
-                sqlstate=sqlstate,
-            ) from exc
+                raise _connection_lost(file, exc, _lost(consequence)) from exc
+            position = getattr(exc, "position", None)
+            # The server counts characters from 1 within the statement we sent.
+            offset = statement.offset + (int(position) - 1 if position else 0)
+            if consequence is None:
+                consequence = (
+                    f"{file.filename} runs outside a transaction (it has statements PostgreSQL refuses inside one), "
+                    f"so the {index} statement(s) before this one took effect; it was not recorded in the ledger. "
+                    "Fix it and run `migrate apply` again (its statements should be idempotent)."
+                )
+            raise MigrationFailed(describe_sql_error(file, offset, exc, consequence), sqlstate=sqlstate) from exc
         except (asyncpg.InterfaceError, OSError) as exc:
-            raise _connection_lost(file, exc, transactional) from exc
+            raise _connection_lost(file, exc, _lost(consequence)) from exc
 
 
-def _connection_lost(file: MigrationFile, exc: BaseException, transactional: bool) -> ConnectionFailed:
-    consequence = (
-        "the server rolls back its unfinished transaction, so neither the file's changes nor its ledger row were kept"
-        if transactional
-        else "it runs outside a transaction, so statements that finished before the loss took effect "
-        "(its statements should be idempotent); it was not recorded"
-    )
+def _lost(consequence: str | None) -> str:
+    return _NOT_RECORDED if consequence is None else _LOST_TRANSACTION + consequence
+
+
+def _connection_lost(file: MigrationFile, exc: BaseException, consequence: str) -> ConnectionFailed:
     return ConnectionFailed(
         f"{file.filename}: lost the connection to the server while applying it ({exc.__class__.__name__}: "
-        f"{exc}); {consequence}. Run `migrate apply` again once the server is back."
+        f"{exc}). {consequence} "
+        "Run `migrate apply` again once the server is back."
     )
 
 
-def describe_sql_error(
-    file: MigrationFile,
-    statements: Sequence[sql.Statement],
-    index: int,
-    exc: asyncpg.PostgresError,
-    *,
-    transactional: bool,
-) -> str:
-    """`file:line:column: ERROR sqlstate: message`, the server's detail and hint, the offending line
-    with a caret, and what became of the file's work."""
-    statement = statements[index]
-    position = getattr(exc, "position", None)
-    offset = statement.offset
-    if position:
-        # The server counts characters from 1 within the statement we sent.
-        offset += int(position) - 1
-    line, column = sql.line_and_column(file.sql, offset)
-    parts = [f"{file.filename}:{line}:{column}: ERROR {exc.sqlstate}: {exc.args[0] if exc.args else exc}"]
+def _server_details(exc: asyncpg.PostgresError) -> list[str]:
+    parts = []
     for label in ("detail", "hint", "context"):
         value = getattr(exc, label, None)
         if value:
@@ -272,14 +394,15 @@ def describe_sql_error(
         parts.append("  the migration waited longer than lock_timeout (MIGRATE_LOCK_TIMEOUT) for a table lock")
     elif exc.sqlstate == "57014":
         parts.append("  the statement ran longer than statement_timeout (MIGRATE_STATEMENT_TIMEOUT)")
+    return parts
+
+
+def describe_sql_error(file: MigrationFile, offset: int, exc: asyncpg.PostgresError, consequence: str) -> str:
+    """`file:line:column: ERROR sqlstate: message`, the server's detail and hint, the offending line
+    with a caret, and what became of the work (`consequence`)."""
+    line, column = sql.line_and_column(file.sql, offset)
+    parts = [f"{file.filename}:{line}:{column}: ERROR {exc.sqlstate}: {exc.args[0] if exc.args else exc}"]
+    parts += _server_details(exc)
     parts.append(sql.excerpt(file.sql, offset))
-    if transactional:
-        parts.append(f"Nothing from {file.filename} was applied and the ledger is unchanged.")
-    else:
-        done = index
-        parts.append(
-            f"{file.filename} runs outside a transaction (it has statements PostgreSQL refuses inside one), "
-            f"so the {done} statement(s) before this one took effect; it was not recorded in the ledger. "
-            "Fix it and run `migrate apply` again (its statements should be idempotent)."
-        )
+    parts.append(consequence)
     return "\n".join(parts)

@@ -14,12 +14,14 @@ from src import BACKEND_DIR
 from src.database import connection, embedded
 from src.database.connection import ConnectionSettings
 from src.migrate.ledger import DEFAULT_TABLE, LedgerTable
+from src.migrate.script import TransactionMode
 
 ENV_MIGRATIONS_DIR = "MIGRATIONS_DIR"
 ENV_LEDGER_TABLE = "MIGRATIONS_TABLE"
 ENV_LOCK_WAIT = "MIGRATE_LOCK_WAIT"
 ENV_LOCK_TIMEOUT = "MIGRATE_LOCK_TIMEOUT"
 ENV_STATEMENT_TIMEOUT = "MIGRATE_STATEMENT_TIMEOUT"
+ENV_TRANSACTION = "MIGRATE_TRANSACTION"
 
 DEFAULT_MIGRATIONS_DIR = BACKEND_DIR / "database" / "migrations"
 DEFAULT_LOCK_WAIT = 300.0
@@ -44,6 +46,9 @@ class RunnerSettings:
     limit), so a migration never queues behind a long transaction while blocking everyone behind it."""
     statement_timeout: float
     """Seconds one migration statement may run (`MIGRATE_STATEMENT_TIMEOUT`, default 0 = no limit)."""
+    transaction: TransactionMode = TransactionMode.ALL
+    """`all` (default): the pending files and their ledger rows in one transaction, so a failure anywhere
+    leaves everything as it was; `per-file`: each file commits on its own (`MIGRATE_TRANSACTION`)."""
 
     def server_settings(self) -> dict[str, str]:
         return {
@@ -74,6 +79,7 @@ def resolve(
     lock_wait: float | None = None,
     lock_timeout: float | None = None,
     statement_timeout: float | None = None,
+    transaction: str | None = None,
 ) -> RunnerSettings:
     """Combine command-line values (None = not given) with the environment; ValueError names a bad setting."""
 
@@ -107,4 +113,13 @@ def resolve(
             else env(ENV_STATEMENT_TIMEOUT) or DEFAULT_STATEMENT_TIMEOUT,
             ENV_STATEMENT_TIMEOUT,
         ),
+        transaction=_transaction_mode(transaction or env(ENV_TRANSACTION) or TransactionMode.ALL.value),
     )
+
+
+def _transaction_mode(value: str) -> TransactionMode:
+    try:
+        return TransactionMode(value.strip().lower())
+    except ValueError:
+        choices = " or ".join(repr(m.value) for m in TransactionMode)
+        raise ValueError(f"{ENV_TRANSACTION}: expected {choices}, not {value!r}") from None

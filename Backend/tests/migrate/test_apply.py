@@ -9,10 +9,11 @@ import asyncpg
 import pytest
 
 from src.database.connection import ConnectionSettings
-from src.migrate import lock, runner
+from src.migrate import ledger, lock, runner, script
 from src.migrate.errors import DriftError, LockTimeout, MigrationFailed, MigrationFileError
 from src.migrate.files import discover
 from src.migrate.ledger import LedgerTable
+from src.migrate.script import TransactionMode
 from tests.support import write_migrations
 
 GOOD = {
@@ -53,20 +54,132 @@ async def test_the_ledger_records_checksum_duration_and_who(conn: asyncpg.Connec
     assert (row["kind"], row["transactional"]) == ("applied", True)
 
 
-async def test_a_failing_file_leaves_neither_its_changes_nor_its_ledger_row(
+HALF = "CREATE TABLE c (id int);\nINSERT INTO c VALUES (1);\nINSERT INTO missing VALUES (1);\n"
+
+
+async def test_by_default_a_failing_file_rolls_back_every_pending_file(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    folder = write_migrations(tmp_path, {**GOOD, "003_half.sql": HALF})
+    with pytest.raises(MigrationFailed) as info:
+        await apply(conn, folder)
+    assert await ledger_versions(conn) == []
+    assert not any([await table_exists(conn, t) for t in ("public.a", "public.b", "public.c")])
+    assert str(info.value).startswith('003_half.sql:3:13: ERROR 42P01: relation "missing" does not exist')
+    assert str(info.value).endswith(
+        "It ran in one transaction with the other pending files from 001_create_a.sql to 003_half.sql (3 files), "
+        "which was rolled back: none of them was applied and the ledger is unchanged."
+    )
+
+
+async def test_per_file_transactions_keep_the_files_before_a_failing_one(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    folder = write_migrations(tmp_path, {**GOOD, "003_half.sql": HALF})
+    with pytest.raises(MigrationFailed, match=r"Nothing from 003_half\.sql was applied and the ledger is unchanged"):
+        await apply(conn, folder, transaction=TransactionMode.PER_FILE)
+    assert await ledger_versions(conn) == [1, 2]
+    assert not await table_exists(conn, "public.c")
+
+
+async def test_an_error_without_a_position_in_a_later_file_names_that_file_and_line(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    # A CHECK violation carries no position: the runner finds the statement by running the files again.
+    check = "CREATE TABLE c (n int CHECK (n > 0));\nINSERT INTO c VALUES (1);\nINSERT INTO c VALUES (-1);\n"
+    folder = write_migrations(tmp_path, {**GOOD, "003_check.sql": check})
+    with pytest.raises(MigrationFailed) as info:
+        await apply(conn, folder)
+    assert str(info.value).startswith('003_check.sql:3:1: ERROR 23514: new row for relation "c" violates check')
+    assert "    3 | INSERT INTO c VALUES (-1);" in str(info.value)
+    assert info.value.sqlstate == "23514"
+    assert await ledger_versions(conn) == []
+    assert not await table_exists(conn, "public.a")
+
+
+async def test_an_error_in_a_file_of_a_later_batch_is_found_and_nothing_is_kept(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    count = script.BATCH_FILES + 20
+    files = {f"{i:03d}_t{i}.sql": f"CREATE TABLE IF NOT EXISTS t{i} (n int CHECK (n > 0));" for i in range(1, count)}
+    files[f"{count:03d}_bad.sql"] = f"INSERT INTO t1 VALUES (1);\nINSERT INTO t{count - 1} VALUES (0);\n"
+    with pytest.raises(MigrationFailed, match=rf"^{count:03d}_bad\.sql:2:1: ERROR 23514: "):
+        await apply(conn, write_migrations(tmp_path, files))
+    assert await ledger_versions(conn) == []
+    assert not await table_exists(conn, "public.t1")
+
+
+async def test_an_error_that_does_not_recur_names_its_files_and_keeps_nothing(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    # Sequences ignore rollback, so this file fails on its first run only.
+    await conn.execute("CREATE SEQUENCE once")
+    flaky = "CREATE TABLE c (id int);\nSELECT 1 / (nextval('once') - 1);\n"
+    folder = write_migrations(tmp_path, {**GOOD, "003_flaky.sql": flaky})
+    with pytest.raises(MigrationFailed) as info:
+        await apply(conn, folder)
+    message = str(info.value)
+    assert message.startswith("001_create_a.sql, 002_create_b.sql, 003_flaky.sql: ERROR 22012: division by zero")
+    assert "the error did not recur when the files ran again one statement at a time" in message
+    assert await ledger_versions(conn) == []
+    assert not await table_exists(conn, "public.c")
+
+
+async def test_each_file_of_a_batch_records_its_own_duration(conn: asyncpg.Connection, tmp_path: Path) -> None:
+    folder = write_migrations(tmp_path, {**GOOD, "003_slow.sql": "SELECT pg_sleep(0.3);", "004_d.sql": "SELECT 1;"})
+    result = await apply(conn, folder)
+    took = {a.file.version: a.duration_ms for a in result.applied}
+    assert took[3] >= 300
+    assert max(took[1], took[2], took[4]) < 300
+    rows = dict(await conn.fetch("SELECT version, duration_ms FROM public.migration_ledger"))
+    assert rows == took
+
+
+async def test_a_file_that_changes_datestyle_and_timezone_does_not_upset_the_durations(
     conn: asyncpg.Connection, tmp_path: Path
 ) -> None:
     folder = write_migrations(
         tmp_path,
         {
             **GOOD,
-            "003_half.sql": "CREATE TABLE c (id int);\nINSERT INTO c VALUES (1);\nINSERT INTO missing VALUES (1);\n",
+            "003_settings.sql": "SET datestyle = 'SQL, DMY';\nSET TimeZone = 'Pacific/Kiritimati';",
+            "004_d.sql": "SELECT 1;",
         },
     )
-    with pytest.raises(MigrationFailed):
+    result = await apply(conn, folder)
+    assert all(0 <= a.duration_ms < 5000 for a in result.applied)
+
+
+async def test_a_concurrent_index_file_commits_the_transaction_before_it(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    folder = write_migrations(
+        tmp_path,
+        {
+            **GOOD,
+            "003_index.sql": "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_a_id ON a (id);",
+            "004_c.sql": "CREATE TABLE IF NOT EXISTS c (id int);",
+            "005_bad.sql": "INSERT INTO missing VALUES (1);",
+        },
+    )
+    with pytest.raises(MigrationFailed, match=r"from 004_c\.sql to 005_bad\.sql \(2 files\), which was rolled back"):
         await apply(conn, folder)
-    assert await ledger_versions(conn) == [1, 2]  # the earlier files stay applied
+    assert await ledger_versions(conn) == [1, 2, 3]
     assert not await table_exists(conn, "public.c")
+
+
+async def test_a_name_or_host_with_quotes_and_backslashes_is_recorded_verbatim(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    await conn.execute("SET standard_conforming_strings = off")
+    folder = write_migrations(tmp_path, {"001_it-s_fine.sql": "SELECT 1;"})
+    files = discover(folder)
+    batch = script.batches(files, LedgerTable.parse("public.migration_ledger"), "host'with\\back\\slash")
+    await ledger.ensure(conn, LedgerTable.parse("public.migration_ledger"))
+    async with conn.transaction():
+        await conn.execute(batch[0].text)
+    row = await conn.fetchrow("SELECT name, hostname FROM public.migration_ledger")
+    assert (row["name"], row["hostname"]) == ("it-s_fine", "host'with\\back\\slash")
 
 
 async def test_an_error_in_the_third_of_five_statements_names_its_line_and_column(
@@ -232,6 +345,8 @@ async def test_an_invalid_index_left_by_a_failed_concurrent_build_is_rebuilt_on_
 
         def note(self, message: str) -> None:
             notes.append(message)
+
+        def transaction(self, files: object) -> None: ...
 
         def starting(self, file: object, transactional: bool) -> None: ...
 

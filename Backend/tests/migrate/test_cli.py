@@ -203,3 +203,45 @@ def test_bad_file_names_are_refused_before_connecting(tmp_path: Path) -> None:
     result = migrate("apply", "--database-url", "postgresql://u@127.0.0.1:1/db", "--migrations-dir", str(folder))
     assert result.exit_code == 4
     assert "01_b.sql: not a valid migration name" in result.stderr
+
+
+def test_apply_says_the_pending_files_run_in_one_transaction(database_url: str) -> None:
+    result = migrate("apply", "--database-url", database_url)
+    assert result.exit_code == 0, result.output
+    assert f"one transaction, {len(PROJECT_FILES)} files: all are applied or none" in result.stdout
+
+
+def test_apply_per_file_commits_each_file_on_its_own(database_url: str, tmp_path: Path) -> None:
+    folder = write_migrations(
+        tmp_path, {"001_a.sql": "CREATE TABLE a (id int);", "002_bad.sql": "INSERT INTO missing VALUES (1);"}
+    )
+    env = {"MIGRATE_TRANSACTION": "per-file"}
+    result = migrate("apply", "--database-url", database_url, "--migrations-dir", str(folder), env=env)
+    assert result.exit_code == 1
+    assert "Nothing from 002_bad.sql was applied" in result.stderr
+    assert "one transaction" not in result.stdout
+    status = migrate("status", "--database-url", database_url, "--migrations-dir", str(folder))
+    assert "1 applied, 1 pending" in status.stdout
+
+
+def test_an_unknown_transaction_mode_is_a_setting_error(database_url: str) -> None:
+    result = migrate("apply", "--database-url", database_url, env={"MIGRATE_TRANSACTION": "sometimes"})
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "migrate: error: MIGRATE_TRANSACTION: expected 'all' or 'per-file', not 'sometimes'"
+    )
+
+
+def test_dry_run_shows_how_the_files_would_be_grouped_into_transactions(database_url: str, tmp_path: Path) -> None:
+    folder = write_migrations(
+        tmp_path,
+        {
+            "001_a.sql": "CREATE TABLE IF NOT EXISTS a (id int);",
+            "002_b.sql": "CREATE TABLE IF NOT EXISTS b (id int);",
+            "003_ix.sql": "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_a ON a (id);",
+        },
+    )
+    result = migrate("apply", "--dry-run", "--database-url", database_url, "--migrations-dir", str(folder))
+    assert result.exit_code == 0, result.output
+    assert "-- 001_a.sql, 002_b.sql: in one transaction, all 2 files or none" in result.stdout
+    assert "-- 003_ix.sql: outside a transaction, statement by statement" in result.stdout
