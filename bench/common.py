@@ -104,7 +104,10 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "DATABASE_URL", "MIGRAT", "PG"))}
+    """The environment without database settings, and with bytecode caching allowed: an installed
+    package ships its bytecode, and the baseline's modules (in site-packages) already have theirs."""
+    drop = ("DB_", "DATABASE_URL", "MIGRAT", "PG", "PYTHONDONTWRITEBYTECODE")
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     return {**keep, **extra}
 
 

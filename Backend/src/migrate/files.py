@@ -9,6 +9,7 @@ migration.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,8 +68,13 @@ def checksum(text: str) -> str:
 
 def load(path: Path) -> MigrationFile:
     version, name = parse_filename(path.name)
+    return _load(path, version, name)
+
+
+def _load(path: Path, version: int, name: str) -> MigrationFile:
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read()
     except OSError as exc:
         raise MigrationFileError(f"{path.name}: cannot be read: {exc.strerror}") from None
     text = normalize(raw, path.name)
@@ -80,33 +86,43 @@ def discover(directory: Path) -> list[MigrationFile]:
 
     All problems with names are reported together, so one run shows everything to fix.
     """
-    if not directory.is_dir():
+    # One scandir instead of a stat per file: this runs at every container start, over every file.
+    try:
+        with os.scandir(directory) as found:
+            entries = sorted(found, key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
         what = "is not a folder" if directory.exists() else "does not exist"
         raise ConfigError(
             f"migrations folder {directory} {what}; set --migrations-dir or MIGRATIONS_DIR to the folder "
             "that holds the NNN_description.sql files"
-        )
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"migrations folder {directory} cannot be read: {exc.strerror}") from None
     problems: list[str] = []
-    by_version: dict[int, list[Path]] = {}
-    for path in sorted(directory.iterdir()):
-        if path.name.startswith(".") or not path.name.lower().endswith(".sql"):
+    by_version: dict[int, list[tuple[os.DirEntry[str], str]]] = {}
+    for entry in entries:
+        filename = entry.name
+        if filename.startswith(".") or not filename.lower().endswith(".sql"):
             continue
-        try:
-            version, _ = parse_filename(path.name)
-        except MigrationFileError as exc:
-            problems.append(str(exc))
+        match = FILENAME_PATTERN.match(filename)
+        if match is None:
+            try:
+                parse_filename(filename)
+            except MigrationFileError as exc:
+                problems.append(str(exc))
             continue
-        if not path.is_file():
-            problems.append(f"{path.name}: is not a regular file")
+        if not entry.is_file():
+            problems.append(f"{filename}: is not a regular file")
             continue
-        by_version.setdefault(version, []).append(path)
-    for version, paths in sorted(by_version.items()):
-        if len(paths) > 1:
-            names = ", ".join(p.name for p in paths)
-            problems.append(f"{names}: {len(paths)} files share version {version}; renumber all but one")
+        by_version.setdefault(int(match["version"]), []).append((entry, match["name"]))
+    for version, named in sorted(by_version.items()):
+        if len(named) > 1:
+            names = ", ".join(entry.name for entry, _ in named)
+            problems.append(f"{names}: {len(named)} files share version {version}; renumber all but one")
     if problems:
         raise MigrationFileError("\n".join(problems))
-    return [load(paths[0]) for _, paths in sorted(by_version.items())]
+    first = [(version, *named[0]) for version, named in sorted(by_version.items())]
+    return [_load(directory / entry.name, version, name) for version, entry, name in first]
 
 
 TEMPLATE = """\

@@ -112,7 +112,8 @@ async def read(conn: asyncpg.Connection, table: LedgerTable) -> list[LedgerRow]:
         )
     except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
         return []
-    return [LedgerRow(**dict(row)) for row in rows]
+    # Positional: the SELECT lists the columns in the dataclass's order.
+    return [LedgerRow(*row) for row in rows]
 
 
 async def record(

@@ -24,7 +24,7 @@ from typing import Protocol
 import asyncpg
 
 from src.migrate import ledger, lock, script, sql
-from src.migrate.errors import ConnectionFailed, MigrateError, MigrationFailed
+from src.migrate.errors import ConnectionFailed, MigrateError, MigrationFailed, MigrationFileError
 from src.migrate.files import MigrationFile
 from src.migrate.ledger import LedgerTable
 from src.migrate.plan import Plan, make_plan
@@ -98,21 +98,21 @@ async def apply(
     if not plan.to_apply:
         # The common container start: nothing pending, so no lock and no write.
         return ApplyResult(plan, [], None)
-    # Parse everything first: a syntax error in the last file must not leave the first ones applied.
-    parsed = {f.version: sql.parse(f) for f in plan.to_apply}
+    unparsed = _can_skip_parsing(plan.to_apply, options.transaction)
+    parsed = {} if unparsed else {f.version: sql.parse(f) for f in plan.to_apply}
     key = lock.lock_key(options.ledger)
     waited = await lock.acquire(
         conn, key, wait=options.lock_wait, on_busy=progress.lock_busy if progress is not None else None
     )
     try:
-        await ledger.ensure(conn, options.ledger)
         # Another runner may have applied some or all of it while we waited: plan again under the lock.
         plan = await read_plan(conn, files, options)
         plan.raise_for_drift()
-        for file in plan.to_apply:
-            if file.version not in parsed:
-                parsed[file.version] = sql.parse(file)
-        transactional = {v: all(s.transactional for s in statements) for v, statements in parsed.items()}
+        if not unparsed:
+            for file in plan.to_apply:
+                if file.version not in parsed:
+                    parsed[file.version] = sql.parse(file)
+        transactional = {f.version: unparsed or all(s.transactional for s in parsed[f.version]) for f in plan.to_apply}
         applied: list[Applied] = []
         for in_transaction, group in script.groups(plan.to_apply, transactional, options.transaction):
             if in_transaction:
@@ -125,6 +125,17 @@ async def apply(
             # The lock dies with the session anyway; an error here must not hide the original one.
             with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                 await lock.release(conn, key)
+
+
+def _can_skip_parsing(files: Sequence[MigrationFile], mode: TransactionMode) -> bool:
+    """Whether the files can go to the server without being parsed here first.
+
+    Parsing first means a syntax error in the last file cannot leave the first ones applied. When every
+    file plainly runs in a transaction and they all share one, the server's own parser gives the same
+    guarantee (the transaction rolls back, the error has a position), and the runner skips importing
+    and running pglast: most of the start-up cost of a small apply.
+    """
+    return mode is TransactionMode.ALL and all(sql.plainly_transactional(f.sql) for f in files)
 
 
 class _BatchFailed(Exception):
@@ -150,6 +161,8 @@ async def _apply_group(
     current = files[0]
     try:
         async with conn.transaction():
+            # Created in the same transaction, so a first run that fails leaves no trace at all.
+            await ledger.ensure(conn, table)
             for batch in batches:
                 current = batch.files[0]
                 if progress is not None:
@@ -169,7 +182,7 @@ async def _apply_group(
                     if progress is not None:
                         progress.finished(result)
     except _BatchFailed as failed:
-        raise await _diagnose(conn, files, batches, parsed, failed) from failed.error
+        raise await _diagnose(conn, files, batches, parsed, table, failed) from failed.error
     except (asyncpg.InterfaceError, OSError) as exc:
         # Also what the transaction's own ROLLBACK or COMMIT raises when the server went away.
         raise _connection_lost(current, exc, _LOST_TRANSACTION + _rolled_back(files)) from exc
@@ -202,6 +215,7 @@ async def _diagnose(
     files: Sequence[MigrationFile],
     batches: Sequence[script.Batch],
     parsed: dict[int, list[sql.Statement]],
+    table: LedgerTable,
     failed: _BatchFailed,
 ) -> MigrateError:
     """The error to report for a failed batch, naming the file, line and column that caused it."""
@@ -211,7 +225,20 @@ async def _diagnose(
     located = failed.batch.locate(int(position)) if position else None
     if located is not None:
         file, offset = located
+        if exc.sqlstate == "42601":
+            # The server's parser found what pglast would have: report it as the malformed file it is.
+            line, column = sql.line_and_column(file.sql, offset)
+            return MigrationFileError(
+                f"{file.filename}:{line}:{column}: {exc.args[0] if exc.args else exc}\n"
+                f"{sql.excerpt(file.sql, offset)}\n{consequence}"
+            )
         return MigrationFailed(describe_sql_error(file, offset, exc, consequence), sqlstate=exc.sqlstate or "")
+    try:
+        for file in batch.files:
+            if file.version not in parsed:
+                parsed[file.version] = sql.parse(file)
+    except MigrationFileError as malformed:
+        return malformed
     only = [(f, s) for f in batch.files for s in parsed[f.version]]
     if len(only) == 1:
         file, statement = only[0]
@@ -222,6 +249,7 @@ async def _diagnose(
     # time, so the error surfaces at its statement. Whatever happens, this transaction rolls back.
     try:
         async with conn.transaction():
+            await ledger.ensure(conn, table)
             for earlier in batches[: batches.index(batch)]:
                 await conn.execute(earlier.text)
             for file in batch.files:
@@ -234,6 +262,8 @@ async def _diagnose(
     except (asyncpg.InterfaceError, OSError) as lost:
         return _connection_lost(batch.files[0], lost, _LOST_TRANSACTION + consequence)
     names = ", ".join(f.filename for f in batch.files)
+    if len(batch.files) > 3:
+        names = f"{batch.files[0].filename} .. {batch.files[-1].filename} ({len(batch.files)} files)"
     parts = [f"{names}: ERROR {exc.sqlstate}: {exc.args[0] if exc.args else exc}", *_server_details(exc)]
     parts.append(
         "  the server gave no position, and the error did not recur when the files ran again one statement "
@@ -279,6 +309,7 @@ async def _apply_outside_transaction(
     table: LedgerTable,
     progress: Progress | None,
 ) -> Applied:
+    await ledger.ensure(conn, table)
     started = time.perf_counter()
     for index_name in await _drop_invalid_indexes(conn, statements):
         if progress is not None:

@@ -6,6 +6,7 @@ common container start) never pay for it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +76,29 @@ def _is_transactional(node: Any) -> bool:
             if partition:  # ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY
                 return False
     return True
+
+
+# Every statement PostgreSQL refuses in a transaction block holds one of these words, and so does every
+# transaction-control statement (see _is_transactional and TransactionStmt).
+_NEEDS_PARSER = re.compile(
+    r"\b(CONCURRENTLY|REINDEX|VACUUM|CLUSTER|SYSTEM|DATABASE|TABLESPACE|SUBSCRIPTION"
+    r"|BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|PREPARE)\b",
+    re.IGNORECASE,
+)
+_LINE_COMMENT = re.compile(r"--[^\n]*")
+
+
+def plainly_transactional(text: str) -> bool:
+    """True only when `text` surely holds a statement, and every statement in it runs inside a
+    transaction block and none is transaction control; False means "parse it to know".
+
+    A cheap look at the words, for files that go to the server unparsed. It errs towards False: such a
+    word inside a string, a comment or a name only costs a parse. Block comments (which nest) always
+    do, so that a file of comments alone is never taken for one with statements.
+    """
+    if "/*" in text or _NEEDS_PARSER.search(text):
+        return False
+    return bool(_LINE_COMMENT.sub("", text).replace(";", "").strip())
 
 
 def parse(file: MigrationFile) -> list[Statement]:

@@ -220,6 +220,23 @@ async def test_a_syntax_error_in_a_later_file_applies_nothing_at_all(conn: async
     assert await ledger_versions(conn) == []
 
 
+async def test_a_failed_first_run_leaves_not_even_the_ledger_table(conn: asyncpg.Connection, tmp_path: Path) -> None:
+    folder = write_migrations(tmp_path, {**GOOD, "003_bad.sql": "INSERT INTO missing VALUES (1);"})
+    with pytest.raises(MigrationFailed):
+        await apply(conn, folder)
+    assert not await table_exists(conn, "public.migration_ledger")
+
+
+async def test_a_syntax_error_in_a_later_file_applies_nothing_with_per_file_transactions(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    folder = write_migrations(tmp_path, {**GOOD, "003_bad.sql": "CREATE TABLE c (id int;"})
+    with pytest.raises(MigrationFileError, match=r"^003_bad\.sql:1:23: syntax error"):
+        await apply(conn, folder, transaction=TransactionMode.PER_FILE)
+    assert not await table_exists(conn, "public.a")
+    assert await ledger_versions(conn) == []
+
+
 async def test_begin_inside_a_file_is_refused_before_anything_runs(conn: asyncpg.Connection, tmp_path: Path) -> None:
     folder = write_migrations(tmp_path, {**GOOD, "003_tx.sql": "BEGIN;\nCREATE TABLE c (id int);\nCOMMIT;\n"})
     with pytest.raises(MigrationFileError, match=r"^003_tx\.sql:1:1: BEGIN is not allowed"):

@@ -8,7 +8,7 @@ import pytest
 
 from src.migrate.errors import MigrationFileError
 from src.migrate.files import MigrationFile, checksum
-from src.migrate.sql import line_and_column, parse
+from src.migrate.sql import line_and_column, parse, plainly_transactional
 
 
 def migration(sql: str, name: str = "001_x.sql") -> MigrationFile:
@@ -25,6 +25,53 @@ def test_statements_come_back_in_order_with_their_offsets() -> None:
 def test_a_semicolon_inside_a_function_body_does_not_split_it() -> None:
     sql = "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END; $$;"
     assert len(parse(migration(sql))) == 1
+
+
+REFUSED_IN_A_TRANSACTION = [
+    "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (x)",
+    "DROP INDEX CONCURRENTLY IF EXISTS i",
+    "REINDEX INDEX CONCURRENTLY i",
+    "REINDEX SCHEMA s",
+    "VACUUM t",
+    "ALTER SYSTEM SET work_mem = '8MB'",
+    "CREATE DATABASE d",
+    "ALTER TABLE p DETACH PARTITION c CONCURRENTLY",
+    "vacuum (analyze) t",
+    "REINDEX SYSTEM d",
+    "CLUSTER",
+    "CREATE TABLESPACE s LOCATION '/x'",
+    "DROP SUBSCRIPTION s",
+]
+TRANSACTION_CONTROL = ["BEGIN", "COMMIT", "ROLLBACK", "START TRANSACTION", "SAVEPOINT s", "RELEASE s", "END", "ABORT"]
+
+
+@pytest.mark.parametrize("statement", REFUSED_IN_A_TRANSACTION + TRANSACTION_CONTROL)
+def test_a_file_needing_special_handling_is_never_sent_unparsed(statement: str) -> None:
+    sql = f"CREATE TABLE IF NOT EXISTS t (x int);\n{statement};\n"
+    assert not plainly_transactional(sql)
+    statements = parse(migration(sql)) if statement not in TRANSACTION_CONTROL else None
+    assert statements is None or not all(s.transactional for s in statements)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE TABLE IF NOT EXISTS t (x int);",
+        "ALTER TABLE t ADD COLUMN IF NOT EXISTS started_at timestamptz; -- start_date stays\n",
+        "CREATE INDEX IF NOT EXISTS ix_db ON my_database_table (x)",
+    ],
+)
+def test_a_plainly_transactional_file_may_go_unparsed(sql: str) -> None:
+    assert plainly_transactional(sql)
+    assert all(s.transactional for s in parse(migration(sql)))
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["", "  ;\n", "-- only a comment\n", "/* block */", "/* a /* nested */ comment */ SELECT 1", "SELECT 1 /* x */"],
+)
+def test_comments_alone_or_block_comments_always_need_the_parser(sql: str) -> None:
+    assert not plainly_transactional(sql)
 
 
 @pytest.mark.parametrize(
