@@ -128,7 +128,7 @@ def discover(directory: Path) -> list[MigrationFile]:
 TEMPLATE = """\
 -- {filename}: describe the change here.
 --
--- The runner runs this file in one transaction together with its ledger row (or statement by statement
+-- The runner runs this file in a transaction together with its ledger row (or statement by statement
 -- outside one, when it holds CREATE INDEX CONCURRENTLY or another statement PostgreSQL refuses in a
 -- transaction). Keep it idempotent: running it again must change nothing. `migrate lint` checks. E.g.:
 --   CREATE TABLE IF NOT EXISTS tasks.example (id uuid PRIMARY KEY DEFAULT gen_random_uuid());

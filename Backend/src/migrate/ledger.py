@@ -5,11 +5,11 @@ Columns (documented in docs/migrations.md):
     name           text                the file's description (`create_schemas` for 001_create_schemas.sql)
     checksum       text                SHA-256 of the file's normalised text when it was applied
     applied_at     timestamptz         when it was recorded (the end of its transaction)
-    duration_ms    double precision    how long its SQL took; 0 for a baseline row
+    duration_ms    double precision    how long its SQL took (the server measures it); 0 for a baseline row
     applied_by     text                the database role that applied it
     hostname       text                the host the runner ran on
     kind           text                'applied' (its SQL ran) or 'baseline' (recorded without running)
-    transactional  boolean             whether it ran inside one transaction with its ledger row
+    transactional  boolean             whether it ran inside a transaction with its ledger row
 """
 
 from __future__ import annotations

@@ -158,15 +158,15 @@ async def _apply_group(
         progress.transaction(files)
     batches = script.batches(files, table, socket.gethostname())
     applied: list[Applied] = []
-    current = files[0]
+    current = batches[0]
     try:
         async with conn.transaction():
             # Created in the same transaction, so a first run that fails leaves no trace at all.
             await ledger.ensure(conn, table)
             for batch in batches:
-                current = batch.files[0]
+                current = batch
                 if progress is not None:
-                    progress.starting(current, True)
+                    progress.starting(batch.files[0], True)
                 try:
                     await conn.execute(batch.text)
                 except asyncpg.PostgresError as exc:
@@ -185,12 +185,19 @@ async def _apply_group(
         raise await _diagnose(conn, files, batches, parsed, table, failed) from failed.error
     except (asyncpg.InterfaceError, OSError) as exc:
         # Also what the transaction's own ROLLBACK or COMMIT raises when the server went away.
-        raise _connection_lost(current, exc, _LOST_TRANSACTION + _rolled_back(files)) from exc
+        raise _connection_lost(_label(current.files), exc, _LOST_TRANSACTION + _rolled_back(files)) from exc
     except asyncpg.PostgresError as exc:
         if (exc.sqlstate or "").startswith(_CONNECTION_LOST_CLASSES):
-            raise _connection_lost(current, exc, _LOST_TRANSACTION + _rolled_back(files)) from exc
+            raise _connection_lost(_label(current.files), exc, _LOST_TRANSACTION + _rolled_back(files)) from exc
         raise
     return applied
+
+
+def _label(files: Sequence[MigrationFile]) -> str:
+    """The files of one batch, for a message about something that happened while it ran."""
+    if len(files) > 3:
+        return f"{files[0].filename} .. {files[-1].filename} ({len(files)} files sent together)"
+    return ", ".join(f.filename for f in files)
 
 
 _LOST_TRANSACTION = "The server rolls back a transaction its client lost. "
@@ -260,11 +267,8 @@ async def _diagnose(
     except (_NothingFailed, asyncpg.PostgresError):
         pass
     except (asyncpg.InterfaceError, OSError) as lost:
-        return _connection_lost(batch.files[0], lost, _LOST_TRANSACTION + consequence)
-    names = ", ".join(f.filename for f in batch.files)
-    if len(batch.files) > 3:
-        names = f"{batch.files[0].filename} .. {batch.files[-1].filename} ({len(batch.files)} files)"
-    parts = [f"{names}: ERROR {exc.sqlstate}: {exc.args[0] if exc.args else exc}", *_server_details(exc)]
+        return _connection_lost(_label(batch.files), lost, _LOST_TRANSACTION + consequence)
+    parts = [f"{_label(batch.files)}: ERROR {exc.sqlstate}: {exc.args[0] if exc.args else exc}", *_server_details(exc)]
     parts.append(
         "  the server gave no position, and the error did not recur when the files ran again one statement "
         "at a time (it may depend on timing, e.g. a lock or statement timeout), so the statement is unknown"
@@ -286,10 +290,10 @@ async def _apply_file(
     try:
         result = await _apply_outside_transaction(conn, file, statements, table, progress)
     except (asyncpg.InterfaceError, OSError) as exc:
-        raise _connection_lost(file, exc, _NOT_RECORDED) from exc
+        raise _connection_lost(file.filename, exc, _NOT_RECORDED) from exc
     except asyncpg.PostgresError as exc:
         if (exc.sqlstate or "").startswith(_CONNECTION_LOST_CLASSES):
-            raise _connection_lost(file, exc, _NOT_RECORDED) from exc
+            raise _connection_lost(file.filename, exc, _NOT_RECORDED) from exc
         raise
     if progress is not None:
         progress.finished(result)
@@ -388,7 +392,7 @@ async def _run_statements(
         except asyncpg.PostgresError as exc:
             sqlstate = exc.sqlstate or ""
             if sqlstate.startswith(_CONNECTION_LOST_CLASSES):
-                raise _connection_lost(file, exc, _lost(consequence)) from exc
+                raise _connection_lost(file.filename, exc, _lost(consequence)) from exc
             position = getattr(exc, "position", None)
             # The server counts characters from 1 within the statement we sent.
             offset = statement.offset + (int(position) - 1 if position else 0)
@@ -400,16 +404,16 @@ async def _run_statements(
                 )
             raise MigrationFailed(describe_sql_error(file, offset, exc, consequence), sqlstate=sqlstate) from exc
         except (asyncpg.InterfaceError, OSError) as exc:
-            raise _connection_lost(file, exc, _lost(consequence)) from exc
+            raise _connection_lost(file.filename, exc, _lost(consequence)) from exc
 
 
 def _lost(consequence: str | None) -> str:
     return _NOT_RECORDED if consequence is None else _LOST_TRANSACTION + consequence
 
 
-def _connection_lost(file: MigrationFile, exc: BaseException, consequence: str) -> ConnectionFailed:
+def _connection_lost(what: str, exc: BaseException, consequence: str) -> ConnectionFailed:
     return ConnectionFailed(
-        f"{file.filename}: lost the connection to the server while applying it ({exc.__class__.__name__}: "
+        f"{what}: lost the connection to the server while applying it ({exc.__class__.__name__}: "
         f"{exc}). {consequence} "
         "Run `migrate apply` again once the server is back."
     )

@@ -126,7 +126,7 @@ def parse(file: MigrationFile) -> list[Statement]:
             shown = " ".join(text[start : start + length].split()).upper() or "transaction control"
             raise MigrationFileError(
                 f"{file.filename}:{line}:{column}: {shown} is not allowed in a migration: the runner "
-                "runs each file in a transaction of its own (or statement by statement when it must run "
+                "runs the files in a transaction it owns (or statement by statement when one must run "
                 "outside one); remove the transaction control\n" + excerpt(text, start)
             )
         body = text[start : start + length]
