@@ -141,7 +141,7 @@ def operations(manager: DatabaseManager, pool: asyncpg.Pool, seed: dict[str, Any
 
 
 async def bench(quick: bool) -> dict[str, Any]:
-    seconds, rounds, health_calls = (0.5, 2, 500) if quick else (2.0, 3, 3000)
+    seconds, rounds, health_calls = (0.3, 2, 500) if quick else (2.0, 3, 3000)
     with server() as srv, srv.fresh_database() as db:
         conn = await asyncpg.connect(**db.asyncpg_kwargs())
         try:

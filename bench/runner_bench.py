@@ -215,8 +215,8 @@ def main() -> None:
             "server": {"version": srv.version, "source": srv.source},
             "repeats": repeats,
             "apply": bench_apply(srv, apply_sizes, repeats, work),
-            "noop": bench_noop(srv, noop_sizes, repeats * 2, work),
-            "concurrency": bench_concurrency(srv, 100, repeats, work),
+            "noop": bench_noop(srv, noop_sizes, repeats if args.quick else repeats * 2, work),
+            "concurrency": bench_concurrency(srv, 100, 1 if args.quick else repeats, work),
         }
     path = save("runner-quick" if args.quick else "runner", data)
     print()
