@@ -74,19 +74,7 @@ def test_comments_alone_or_block_comments_always_need_the_parser(sql: str) -> No
     assert not plainly_transactional(sql)
 
 
-@pytest.mark.parametrize(
-    "statement",
-    [
-        "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (x)",
-        "DROP INDEX CONCURRENTLY IF EXISTS i",
-        "REINDEX INDEX CONCURRENTLY i",
-        "REINDEX SCHEMA s",
-        "VACUUM t",
-        "ALTER SYSTEM SET work_mem = '8MB'",
-        "CREATE DATABASE d",
-        "ALTER TABLE p DETACH PARTITION c CONCURRENTLY",
-    ],
-)
+@pytest.mark.parametrize("statement", REFUSED_IN_A_TRANSACTION)
 def test_statements_postgresql_refuses_in_a_transaction_are_recognised(statement: str) -> None:
     assert not parse(migration(statement))[0].transactional
 
