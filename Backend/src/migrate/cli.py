@@ -232,7 +232,7 @@ def _version(version: int | None) -> str:
 @click.option("--allow-out-of-order", is_flag=True, help="Apply pending files numbered below the newest applied.")
 @click.option(
     "--transaction",
-    type=click.Choice(["all", "per-file"]),
+    type=click.Choice([mode.value for mode in TransactionMode]),
     help="all: every pending file in one transaction, so a failure leaves the database as it was; per-file: "
     "each file commits on its own (env MIGRATE_TRANSACTION; default all).",
 )

@@ -104,17 +104,15 @@ def discover(directory: Path) -> list[MigrationFile]:
         filename = entry.name
         if filename.startswith(".") or not filename.lower().endswith(".sql"):
             continue
-        match = FILENAME_PATTERN.match(filename)
-        if match is None:
-            try:
-                parse_filename(filename)
-            except MigrationFileError as exc:
-                problems.append(str(exc))
+        try:
+            version, name = parse_filename(filename)
+        except MigrationFileError as exc:
+            problems.append(str(exc))
             continue
         if not entry.is_file():
             problems.append(f"{filename}: is not a regular file")
             continue
-        by_version.setdefault(int(match["version"]), []).append((entry, match["name"]))
+        by_version.setdefault(version, []).append((entry, name))
     for version, named in sorted(by_version.items()):
         if len(named) > 1:
             names = ", ".join(entry.name for entry, _ in named)

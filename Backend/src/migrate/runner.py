@@ -34,6 +34,13 @@ from src.migrate.script import TransactionMode
 _CONNECTION_LOST_CLASSES = ("08", "57P01", "57P02", "57P03")
 
 
+def _is_connection_lost(exc: BaseException) -> bool:
+    """Whether `exc` means the server went away (also what a ROLLBACK or COMMIT raises then)."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return (exc.sqlstate or "").startswith(_CONNECTION_LOST_CLASSES)
+    return isinstance(exc, (asyncpg.InterfaceError, OSError))
+
+
 @dataclass(frozen=True)
 class Options:
     ledger: LedgerTable = field(default_factory=lambda: LedgerTable.parse(ledger.DEFAULT_TABLE))
@@ -170,7 +177,7 @@ async def _apply_group(
                 try:
                     await conn.execute(batch.text)
                 except asyncpg.PostgresError as exc:
-                    if (exc.sqlstate or "").startswith(_CONNECTION_LOST_CLASSES):
+                    if _is_connection_lost(exc):
                         raise
                     raise _BatchFailed(batch, exc) from exc
                 took = await ledger.durations(conn, table, [f.version for f in batch.files])
@@ -183,13 +190,10 @@ async def _apply_group(
                         progress.finished(result)
     except _BatchFailed as failed:
         raise await _diagnose(conn, files, batches, parsed, table, failed) from failed.error
-    except (asyncpg.InterfaceError, OSError) as exc:
-        # Also what the transaction's own ROLLBACK or COMMIT raises when the server went away.
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        if not _is_connection_lost(exc):
+            raise
         raise _connection_lost(_label(current.files), exc, _LOST_TRANSACTION + _rolled_back(files)) from exc
-    except asyncpg.PostgresError as exc:
-        if (exc.sqlstate or "").startswith(_CONNECTION_LOST_CLASSES):
-            raise _connection_lost(_label(current.files), exc, _LOST_TRANSACTION + _rolled_back(files)) from exc
-        raise
     return applied
 
 
@@ -234,11 +238,7 @@ async def _diagnose(
         file, offset = located
         if exc.sqlstate == "42601":
             # The server's parser found what pglast would have: report it as the malformed file it is.
-            line, column = sql.line_and_column(file.sql, offset)
-            return MigrationFileError(
-                f"{file.filename}:{line}:{column}: {exc.args[0] if exc.args else exc}\n"
-                f"{sql.excerpt(file.sql, offset)}\n{consequence}"
-            )
+            return sql.syntax_error(file, offset, str(exc.args[0] if exc.args else exc), consequence)
         return MigrationFailed(describe_sql_error(file, offset, exc, consequence), sqlstate=exc.sqlstate or "")
     try:
         for file in batch.files:
@@ -289,12 +289,10 @@ async def _apply_file(
         progress.starting(file, False)
     try:
         result = await _apply_outside_transaction(conn, file, statements, table, progress)
-    except (asyncpg.InterfaceError, OSError) as exc:
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        if not _is_connection_lost(exc):
+            raise
         raise _connection_lost(file.filename, exc, _NOT_RECORDED) from exc
-    except asyncpg.PostgresError as exc:
-        if (exc.sqlstate or "").startswith(_CONNECTION_LOST_CLASSES):
-            raise _connection_lost(file.filename, exc, _NOT_RECORDED) from exc
-        raise
     if progress is not None:
         progress.finished(result)
     return result
@@ -389,10 +387,12 @@ async def _run_statements(
     for index, statement in enumerate(statements):
         try:
             await conn.execute(statement.text)
+        except (asyncpg.InterfaceError, OSError) as exc:
+            raise _connection_lost(file.filename, exc, _lost(consequence)) from exc
         except asyncpg.PostgresError as exc:
-            sqlstate = exc.sqlstate or ""
-            if sqlstate.startswith(_CONNECTION_LOST_CLASSES):
+            if _is_connection_lost(exc):
                 raise _connection_lost(file.filename, exc, _lost(consequence)) from exc
+            sqlstate = exc.sqlstate or ""
             position = getattr(exc, "position", None)
             # The server counts characters from 1 within the statement we sent.
             offset = statement.offset + (int(position) - 1 if position else 0)
@@ -403,8 +403,6 @@ async def _run_statements(
                     "Fix it and run `migrate apply` again (its statements should be idempotent)."
                 )
             raise MigrationFailed(describe_sql_error(file, offset, exc, consequence), sqlstate=sqlstate) from exc
-        except (asyncpg.InterfaceError, OSError) as exc:
-            raise _connection_lost(file.filename, exc, _lost(consequence)) from exc
 
 
 def _lost(consequence: str | None) -> str:

@@ -78,6 +78,13 @@ def _is_transactional(node: Any) -> bool:
     return True
 
 
+def syntax_error(file: MigrationFile, offset: int, message: str, after: str = "") -> MigrationFileError:
+    """`file:line:column: message` and the line with a caret, whether pglast or the server found it."""
+    line, column = line_and_column(file.sql, offset)
+    text = f"{file.filename}:{line}:{column}: {message}\n{excerpt(file.sql, offset)}"
+    return MigrationFileError(f"{text}\n{after}" if after else text)
+
+
 # Every statement PostgreSQL refuses in a transaction block holds one of these words, and so does every
 # transaction-control statement (see _is_transactional and TransactionStmt).
 _NEEDS_PARSER = re.compile(
@@ -112,8 +119,7 @@ def parse(file: MigrationFile) -> list[Statement]:
     except ParseError as exc:
         message, index = (*exc.args, None)[:2]
         if isinstance(index, int):
-            line, column = line_and_column(text, index)
-            raise MigrationFileError(f"{file.filename}:{line}:{column}: {message}\n{excerpt(text, index)}") from None
+            raise syntax_error(file, index, message) from None
         raise MigrationFileError(f"{file.filename}: {message}") from None
     statements: list[Statement] = []
     for item in raw:
