@@ -28,6 +28,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePool
 
+from src.database import sessions
 from src.database.config import DatabaseConfig
 from src.database.connection import explain_connect_error
 
@@ -76,7 +77,9 @@ class DatabaseManager:
         )
         event.listen(self.engine.sync_engine.pool, "checkin", _note_checkin)
         event.listen(self.engine.sync_engine.pool, "checkout", self._ping_if_idle)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, class_=AsyncSession, sync_session_class=sessions.GuardedSession
+        )
         self._abandoned: set[asyncio.Future[Health]] = set()
         """Health probes that missed their deadline and are still cleaning up."""
 
@@ -95,20 +98,29 @@ class DatabaseManager:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session; an exception inside rolls back and propagates; anything not committed is rolled
-        back when the block ends, and the session is always closed."""
+        """A session for a unit of work. Repository writes in it commit by themselves (see
+        `src.database.sessions`); anything else not committed is rolled back when the block ends; an
+        exception inside rolls back and propagates. The session is closed at the end, and using it after
+        the block raises SessionClosed instead of quietly opening a new connection."""
         async with self.sessions() as session:
             try:
                 yield session
             except BaseException:
                 await session.rollback()
                 raise
+            finally:
+                sessions.end(session)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """Like session(), but commits when the block ends without an exception."""
+        """A session whose block is one transaction: it commits when the block ends without an exception
+        and rolls back otherwise. Repository writes inside join it instead of committing on their own, so
+        they are stored together or not at all."""
         async with self.session() as session:
+            sessions.mark_owned(session, True)
+            await session.begin()
             yield session
+            # commit() commits whatever transaction is current, also one begun after a manual commit.
             await session.commit()
 
     async def health(self, check: Callable[[Any], Awaitable[object]] | None = None) -> Health:

@@ -29,6 +29,20 @@ NAMING_CONVENTION = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+    def __init__(self, **kwargs: Any) -> None:
+        # The JSON column is `metadata` in SQL, in the pydantic models and in the spec, but SQLAlchemy owns
+        # that name on the class, so the attribute is `metadata_`; accept both spellings here.
+        if "metadata" in kwargs:
+            if "metadata_" in kwargs:
+                raise TypeError("pass metadata or metadata_, not both")
+            kwargs["metadata_"] = kwargs.pop("metadata")
+        cls = type(self)
+        for key in kwargs:
+            if not hasattr(cls, key):
+                raise TypeError(f"{key!r} is not a field of {cls.__name__}")
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
 
 E = TypeVar("E", bound=enum.StrEnum)
 

@@ -10,9 +10,18 @@ import base64
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
+
+from src.database.errors import InvalidInput
+
+
+class _Keyed(Protocol):
+    created_at: datetime
+    id: uuid.UUID
+
 
 T = TypeVar("T")
+K = TypeVar("K", bound=_Keyed)
 
 
 @dataclass(frozen=True)
@@ -27,14 +36,22 @@ def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    if not isinstance(cursor, str):
+        raise InvalidInput("after", "is not a cursor this API returned", allowed="a Page.next_cursor")
     try:
         created_at, row_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
         return datetime.fromisoformat(created_at), uuid.UUID(row_id)
     except (ValueError, UnicodeDecodeError):
-        raise ValueError(f"not a cursor this API returned: {cursor[:40]!r}") from None
+        raise InvalidInput("after", "is not a cursor this API returned", allowed="a Page.next_cursor") from None
 
 
-def check_limit(limit: int, maximum: int = 1000) -> int:
-    if not 1 <= limit <= maximum:
-        raise ValueError(f"limit must be from 1 to {maximum}, not {limit}")
+def check_limit(limit: Any, maximum: int = 1000) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= maximum:
+        raise InvalidInput("limit", f"must be a whole number from 1 to {maximum}, not {str(limit)[:40]}")
     return limit
+
+
+def page_of(rows: list[K], limit: int) -> Page[K]:
+    """The first `limit` of `rows` (fetched with limit + 1) and the cursor after them, if there is more."""
+    page, more = rows[:limit], len(rows) > limit
+    return Page(page, encode_cursor(page[-1].created_at, page[-1].id) if more else None)

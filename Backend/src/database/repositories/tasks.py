@@ -1,73 +1,162 @@
-"""tasks.todos."""
+"""tasks.todos.
+
+Writes follow the rule of `src.database.sessions`: they commit by themselves in a plain
+`manager.session()` and join the caller's transaction inside `manager.transaction()`.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy import delete, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from src.database import sessions
+from src.database.errors import InvalidInput
 from src.database.models import Todo, TodoStatus
-from src.database.repositories.fields import checked_updates
-from src.database.repositories.paging import Page, check_limit, decode_cursor, encode_cursor
+from src.database.repositories.paging import Page, check_limit, decode_cursor, page_of
+from src.database.repositories.references import require_chats
+from src.database.schemas import common
+from src.database.schemas.tasks import TodoCreate, TodoSearch, TodoUpdate
 
-WRITABLE = ("title", "description", "status", "priority", "chat_id", "due_at", "completed_at", "metadata")
+TodoInput = Todo | TodoCreate | Mapping[str, Any]
+"""What `create_todo` takes: a new ORM object (the spec's way), a TodoCreate, or a mapping of its fields."""
 
-
-async def create_todo(session: AsyncSession, todo: Mapping[str, Any]) -> Todo:
-    """Insert a todo from its fields (`title` required; the rest as in WRITABLE) and return it."""
-    values = checked_updates(todo, WRITABLE, what="todo")
-    if "title" not in values:
-        raise ValueError("todo.title is required")
-    if "status" in values:
-        values["status"] = TodoStatus(values["status"])
-    return (await session.scalars(insert(Todo).values(**values).returning(Todo))).one()
+_NEWEST_FIRST = (Todo.created_at.desc(), Todo.id.desc())
 
 
-async def get_todo(session: AsyncSession, todo_id: uuid.UUID) -> Todo | None:
-    return await session.get(Todo, todo_id)
+async def create_todo(session: AsyncSession, todo: TodoInput) -> Todo:
+    """Store a new todo and return it with its id and timestamps (committed, unless the caller owns the
+    transaction). InvalidInput (a ValueError) for a bad field; NotFound (a LookupError) when chat_id names
+    no chat. Given a Todo object, that same object is stored and returned."""
+    checked = common.creation(todo, TodoCreate, Todo, what="todo")
+    async with sessions.write(session):
+        if checked.chat_id is not None:
+            await require_chats(session, [checked.chat_id], field="todo.chat_id")
+        if isinstance(todo, Todo):
+            session.add(todo)
+            await session.flush([todo])  # eager_defaults: one INSERT ... RETURNING fills id and timestamps
+            return todo
+        query = insert(Todo).values(**common.attributes(checked)).returning(Todo)
+        return (await session.scalars(query)).one()
 
 
-async def get_todos_by_status(session: AsyncSession, status: TodoStatus | str, *, limit: int = 100) -> list[Todo]:
-    """Todos with `status`, newest first (served by ix_todos_status_created_at)."""
-    query = (
-        select(Todo)
-        .where(Todo.status == TodoStatus(status))
-        .order_by(Todo.created_at.desc(), Todo.id.desc())
-        .limit(check_limit(limit))
-    )
+async def create_todos(session: AsyncSession, todos: Iterable[TodoInput]) -> list[Todo]:
+    """Store many todos with one INSERT (one round trip, plus one to check the chats they name), in the
+    order given; all or none. Errors name the item: `todos[3].title: ...`."""
+    checked: list[TodoCreate] = []
+    problems: list[InvalidInput] = []
+    for index, item in enumerate(todos):
+        try:
+            checked.append(common.creation(item, TodoCreate, Todo, what=f"todos[{index}]"))
+        except InvalidInput as exc:
+            problems.extend(exc.errors)
+    if problems:
+        raise InvalidInput.combine(problems)
+    if not checked:
+        return []
+    # Every row with every column, so SQLAlchemy sends them as one multi-row INSERT.
+    rows = [{common.ATTRIBUTE_NAMES.get(k, k): v for k, v in c.model_dump().items()} for c in checked]
+    async with sessions.write(session):
+        await require_chats(session, [c.chat_id for c in checked if c.chat_id is not None], field="todos[].chat_id")
+        query = insert(Todo).returning(Todo, sort_by_parameter_order=True)
+        return list((await session.scalars(query, rows)).all())
+
+
+async def get_todo(session: AsyncSession, todo_id: uuid.UUID | str) -> Todo | None:
+    return await session.get(Todo, common.identifier(todo_id, "todo_id"))
+
+
+async def get_todos(session: AsyncSession, *, limit: int = 100) -> list[Todo]:
+    """The newest todos first, at most `limit` (1 to 1000; `list_todos` pages through all of them)."""
+    query = select(Todo).order_by(*_NEWEST_FIRST).limit(check_limit(limit))
     return list((await session.scalars(query)).all())
 
 
-async def update_todo(session: AsyncSession, todo_id: uuid.UUID, updates: Mapping[str, Any]) -> Todo | None:
-    """One `UPDATE ... RETURNING`; None when no todo has that id. Unknown or read-only fields are a ValueError."""
-    values = checked_updates(updates, WRITABLE, what="todo")
-    if "status" in values:
-        values["status"] = TodoStatus(values["status"])
-    query = update(Todo).where(Todo.id == todo_id).values(**values).returning(Todo)
-    # populate_existing: the session may already hold this row (e.g. created earlier in it); show the new values.
-    result = await session.scalars(query, execution_options={"synchronize_session": False, "populate_existing": True})
-    return result.one_or_none()
+async def get_todos_by_status(session: AsyncSession, status: TodoStatus | str, *, limit: int = 100) -> list[Todo]:
+    """Todos with `status`, newest first, at most `limit` (served by ix_todos_status_created_at)."""
+    wanted = common.member(TodoStatus, status, "status")
+    query = select(Todo).where(Todo.status == wanted).order_by(*_NEWEST_FIRST).limit(check_limit(limit))
+    return list((await session.scalars(query)).all())
 
 
-async def delete_todo(session: AsyncSession, todo_id: uuid.UUID) -> bool:
+async def update_todo(
+    session: AsyncSession, todo_id: uuid.UUID | str, updates: TodoUpdate | Mapping[str, Any]
+) -> Todo | None:
+    """Change only the fields given, in one `UPDATE ... RETURNING`; None when no todo has that id."""
+    row_id = common.identifier(todo_id, "todo_id")
+    values = common.changes(updates, TodoUpdate, what="todo")
+    async with sessions.write(session):
+        if values.get("chat_id") is not None:
+            await require_chats(session, [values["chat_id"]], field="todo.chat_id")
+        query = update(Todo).where(Todo.id == row_id).values(**values).returning(Todo)
+        # populate_existing: the session may already hold this row (e.g. created earlier in it); show the new values.
+        result = await session.scalars(
+            query, execution_options={"synchronize_session": False, "populate_existing": True}
+        )
+        return result.one_or_none()
+
+
+async def delete_todo(session: AsyncSession, todo_id: uuid.UUID | str) -> bool:
     """True when a todo was deleted."""
-    result = await session.execute(delete(Todo).where(Todo.id == todo_id).returning(Todo.id))
-    return result.first() is not None
+    row_id = common.identifier(todo_id, "todo_id")
+    async with sessions.write(session):
+        result = await session.execute(delete(Todo).where(Todo.id == row_id).returning(Todo.id))
+        return result.first() is not None
 
 
 async def list_todos(
     session: AsyncSession, *, status: TodoStatus | str | None = None, after: str | None = None, limit: int = 50
 ) -> Page[Todo]:
     """A page of todos, newest first, optionally of one status; pass `next_cursor` back as `after`."""
-    query = select(Todo).order_by(Todo.created_at.desc(), Todo.id.desc()).limit(check_limit(limit) + 1)
-    if status is not None:
-        query = query.where(Todo.status == TodoStatus(status))
+    search = None if status is None else TodoSearch(status=frozenset({common.member(TodoStatus, status, "status")}))
+    return await search_todos(session, search, after=after, limit=limit)
+
+
+async def search_todos(
+    session: AsyncSession,
+    search: TodoSearch | Mapping[str, Any] | None = None,
+    *,
+    after: str | None = None,
+    limit: int = 50,
+) -> Page[Todo]:
+    """A page of the todos matching every filter of `search`, newest first; pass `next_cursor` back as
+    `after` for the next page (keyset: as fast on page 100 as on page 1)."""
+    filters = common.search(search, TodoSearch, what="search")
+    query = select(Todo).order_by(*_NEWEST_FIRST).limit(check_limit(limit) + 1)
+    if filters.status is not None:
+        query = query.where(Todo.status.in_(sorted(filters.status)))
+    if filters.priority_min is not None:
+        query = query.where(Todo.priority >= filters.priority_min)
+    if filters.priority_max is not None:
+        query = query.where(Todo.priority <= filters.priority_max)
+    if filters.created_after is not None:
+        query = query.where(Todo.created_at > filters.created_after)
+    if filters.created_before is not None:
+        query = query.where(Todo.created_at < filters.created_before)
+    if filters.chat_id is not None:
+        query = query.where(Todo.chat_id == filters.chat_id)
+    if filters.text is not None:
+        pattern = "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(Todo.title.ilike(pattern, escape="\\"), Todo.description.ilike(pattern, escape="\\")))
     if after is not None:
         created_at, row_id = decode_cursor(after)
         query = query.where(tuple_(Todo.created_at, Todo.id) < tuple_(created_at, row_id))
     rows = list((await session.scalars(query)).all())
-    page, more = rows[:limit], len(rows) > limit
-    return Page(page, encode_cursor(page[-1].created_at, page[-1].id) if more else None)
+    return page_of(rows, limit)
+
+
+__all__ = [
+    "TodoInput",
+    "create_todo",
+    "create_todos",
+    "delete_todo",
+    "get_todo",
+    "get_todos",
+    "get_todos_by_status",
+    "list_todos",
+    "search_todos",
+    "update_todo",
+]

@@ -1,0 +1,24 @@
+"""Rows a write refers to, checked before the write, so a missing one is a LookupError naming it rather
+than a foreign-key violation that aborts the caller's transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.database.errors import NotFound
+from src.database.models import Chat
+
+
+async def require_chats(session: AsyncSession, chat_ids: Sequence[uuid.UUID], *, field: str) -> None:
+    """NotFound naming the first chat in `chat_ids` that does not exist (one query for all of them)."""
+    wanted = list(dict.fromkeys(chat_ids))
+    if not wanted:
+        return
+    found = set((await session.scalars(select(Chat.id).where(Chat.id.in_(wanted)))).all())
+    for chat_id in wanted:
+        if chat_id not in found:
+            raise NotFound("chat", chat_id, field=field)
