@@ -31,13 +31,13 @@ from typing import Any
 import asyncpg
 
 from src.database.config import DatabaseConfig
+from src.database.connection import read_environment
 from src.database.manager import DatabaseManager, Health
-from src.migrate import runner
+from src.migrate import runner, settings
 from src.migrate.errors import MigrateError
 from src.migrate.files import MigrationFile, discover
-from src.migrate.ledger import DEFAULT_TABLE, LedgerTable
+from src.migrate.ledger import LedgerTable
 from src.migrate.plan import Plan
-from src.migrate.settings import DEFAULT_MIGRATIONS_DIR
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -99,17 +99,20 @@ class HealthApp:
         manager: DatabaseManager | None = None,
         *,
         config: DatabaseConfig | None = None,
-        migrations_dir: Path = DEFAULT_MIGRATIONS_DIR,
+        migrations_dir: Path | None = None,
         ledger: LedgerTable | None = None,
     ) -> None:
         """`manager`: the app's own (not closed here); else one is made from `config` (default:
-        `DatabaseConfig()`, i.e. the environment). `migrations_dir` and `ledger` are what /ready compares,
-        the same folder and table `migrate apply` uses."""
+        `DatabaseConfig()`, i.e. the environment). `migrations_dir` and `ledger` are what /ready compares;
+        when not given, they are what `migrate apply` would use: `MIGRATIONS_DIR` and `MIGRATIONS_TABLE`
+        from the environment or `.env`, else the migrations shipped with the package and
+        public.migration_ledger. A bad `MIGRATIONS_TABLE` is a ValueError naming it."""
         self._manager = manager
         self._owns_manager = manager is None
         self._config = config
-        self.migrations = _MigrationFiles(migrations_dir)
-        self.ledger = ledger or LedgerTable.parse(DEFAULT_TABLE)
+        environ = read_environment() if migrations_dir is None or ledger is None else {}
+        self.migrations = _MigrationFiles(settings.resolve_migrations_dir(environ, migrations_dir))
+        self.ledger = ledger or settings.resolve_ledger(environ)
         self._health = _Shared(self.check_health)
         self._ready = _Shared(self.check_ready)
         self._last: dict[str, bool] = {}

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import src
 from src import BACKEND_DIR
 from src.database import connection, embedded
 from src.database.connection import ConnectionSettings
@@ -23,10 +24,20 @@ ENV_LOCK_TIMEOUT = "MIGRATE_LOCK_TIMEOUT"
 ENV_STATEMENT_TIMEOUT = "MIGRATE_STATEMENT_TIMEOUT"
 ENV_TRANSACTION = "MIGRATE_TRANSACTION"
 
-DEFAULT_MIGRATIONS_DIR = BACKEND_DIR / "database" / "migrations"
 DEFAULT_LOCK_WAIT = 300.0
 DEFAULT_LOCK_TIMEOUT = 10.0
 DEFAULT_STATEMENT_TIMEOUT = 0.0
+
+
+def _default_migrations_dir() -> Path:
+    # An installed wheel carries the SQL files as the data package src.database.migrations (pyproject.toml
+    # maps it onto Backend/database/migrations); a checkout has them only where they are written.
+    packaged = Path(src.__file__).resolve().parent / "database" / "migrations"
+    return packaged if packaged.is_dir() else BACKEND_DIR / "database" / "migrations"
+
+
+DEFAULT_MIGRATIONS_DIR = _default_migrations_dir()
+"""Backend/database/migrations in a checkout; the copy inside the package when installed from a wheel."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +47,7 @@ class RunnerSettings:
     embedded_dir: Path
     """Data directory of the embedded server (`EMBEDDED_PGDATA`, default `.pgdata` in the project)."""
     migrations_dir: Path
-    """Folder of NNN_description.sql files (`MIGRATIONS_DIR`, default Backend/database/migrations)."""
+    """Folder of NNN_description.sql files (`MIGRATIONS_DIR`, default DEFAULT_MIGRATIONS_DIR)."""
     ledger: LedgerTable
     """The ledger table (`MIGRATIONS_TABLE`, default public.migration_ledger)."""
     lock_wait: float
@@ -84,8 +95,7 @@ def resolve(
     """Combine command-line values (None = not given) with the environment; ValueError names a bad setting."""
 
     def env(name: str) -> str | None:
-        value = environ.get(name)
-        return value if value else None
+        return _env(environ, name)
 
     if database_url is not None:
         conn: ConnectionSettings | None = connection.parse_url(database_url, setting="--database-url")
@@ -94,12 +104,11 @@ def resolve(
             conn = conn.with_password(password)
     else:
         conn = connection.from_environment(environ)
-    folder = migrations_dir or Path(env(ENV_MIGRATIONS_DIR) or DEFAULT_MIGRATIONS_DIR)
     return RunnerSettings(
         connection=conn,
         embedded_dir=Path(env(embedded.ENV_DATA_DIR) or embedded.DEFAULT_DATA_DIR),
-        migrations_dir=folder,
-        ledger=LedgerTable.parse(ledger_table or env(ENV_LEDGER_TABLE) or DEFAULT_TABLE),
+        migrations_dir=resolve_migrations_dir(environ, migrations_dir),
+        ledger=resolve_ledger(environ, ledger_table),
         lock_wait=_seconds(
             lock_wait if lock_wait is not None else env(ENV_LOCK_WAIT) or DEFAULT_LOCK_WAIT, ENV_LOCK_WAIT
         ),
@@ -115,6 +124,21 @@ def resolve(
         ),
         transaction=_transaction_mode(transaction or env(ENV_TRANSACTION) or TransactionMode.ALL.value),
     )
+
+
+def resolve_migrations_dir(environ: Mapping[str, str], given: Path | None = None) -> Path:
+    """The migrations folder: `given` (the command-line value), else `MIGRATIONS_DIR`, else the default."""
+    return given or Path(_env(environ, ENV_MIGRATIONS_DIR) or DEFAULT_MIGRATIONS_DIR)
+
+
+def resolve_ledger(environ: Mapping[str, str], given: str | None = None) -> LedgerTable:
+    """The ledger table: `given`, else `MIGRATIONS_TABLE`, else public.migration_ledger."""
+    return LedgerTable.parse(given or _env(environ, ENV_LEDGER_TABLE) or DEFAULT_TABLE)
+
+
+def _env(environ: Mapping[str, str], name: str) -> str | None:
+    """An empty variable counts as unset, as `FOO=` in a compose file or .env usually means "default"."""
+    return environ.get(name) or None
 
 
 def _transaction_mode(value: str) -> TransactionMode:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
+import sys
+import tomllib
 from typing import Any
 
 import click
@@ -138,12 +141,22 @@ def test_every_file_the_image_copies_exists() -> None:
             assert (PROJECT_ROOT / source).exists(), source
 
 
-def test_the_image_points_the_runner_at_the_copied_migrations() -> None:
-    match = re.search(r"MIGRATIONS_DIR=(\S+)", DOCKERFILE)
-    assert match is not None
-    assert match[1] == "/app/Backend/database/migrations"
+def test_the_image_relies_on_the_migrations_inside_the_installed_package() -> None:
+    # tests/deploy/test_install.py proves a non-editable install finds them; the image must not override that.
+    joined = DOCKERFILE.replace("\\\n", " ")
+    assert not re.search(r"^ENV\b.*MIGRATIONS_DIR", joined, flags=re.MULTILINE)
+    assert re.search(r"^RUN pip install --no-deps \. ", joined, flags=re.MULTILINE)  # not -e: a real install
     assert "COPY Backend/database Backend/database" in DOCKERFILE
-    assert re.search(r"^WORKDIR /app$", DOCKERFILE, flags=re.MULTILINE)
+
+
+def test_the_image_dependency_layer_installs_exactly_the_project_dependencies() -> None:
+    command = re.search(r"^RUN python -c '([^']+)'", DOCKERFILE, flags=re.MULTILINE)
+    assert command is not None, "no dependency layer"
+    listed = subprocess.run(
+        [sys.executable, "-c", command[1]], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    expected = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert [line for line in listed if line] == expected
 
 
 @pytest.mark.parametrize("line", [ln for ln in ENTRYPOINT.splitlines() if re.match(r"\s*migrate \w", ln)])
