@@ -37,7 +37,7 @@ async def create_todo(session: AsyncSession, todo: TodoInput) -> Todo:
             await require_chats(session, [checked.chat_id], field="todo.chat_id")
         if isinstance(todo, Todo):
             session.add(todo)
-            await session.flush([todo])  # eager_defaults: one INSERT ... RETURNING fills id and timestamps
+            await session.flush()  # eager_defaults: one INSERT ... RETURNING fills id and timestamps
             return todo
         query = insert(Todo).values(**common.attributes(checked)).returning(Todo)
         return (await session.scalars(query)).one()
