@@ -193,3 +193,12 @@ async def test_metadata_that_is_not_an_object_names_the_field(migrated: Database
     async with migrated.session() as session:
         with pytest.raises(InvalidInput, match=r"execution\.metadata"):
             await agents.start_execution(session, "planner", metadata=[1, 2])  # type: ignore[arg-type]
+
+
+async def test_a_run_finished_without_output_stores_sql_null(migrated: DatabaseManager) -> None:
+    async with migrated.session() as session:
+        run = await agents.start_execution(session, "planner")
+        await agents.finish_execution(session, run.id, "cancelled")
+    async with migrated.session() as session:
+        is_null = await session.scalar(select(Execution.output.is_(None)).where(Execution.id == run.id))
+    assert is_null is True

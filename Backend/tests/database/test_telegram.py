@@ -123,7 +123,10 @@ async def test_a_telegram_id_outside_bigint_names_the_field_and_the_range(
     async with migrated.session() as session:
         with pytest.raises(InvalidInput, match=f"^{field}: ") as caught:
             await telegram.upsert_session(session, chat_id, user_id)
-        assert caught.value.allowed == "-9223372036854775808..9223372036854775807"
+        assert (
+            caught.value.allowed
+            == "a whole number from -9223372036854775808 to 9223372036854775807 (PostgreSQL bigint)"
+        )
         assert await telegram.get_session(session, 1) is None  # the session is still usable
 
 

@@ -22,9 +22,7 @@ from src.database.models import TelegramSession
 from src.database.repositories.fields import checked_json
 from src.database.repositories.references import require_chats
 from src.database.schemas import common
-
-BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
-"""The range of PostgreSQL bigint, the type of Telegram's chat and user ids."""
+from src.database.schemas.telegram import BIGINT_MAX, BIGINT_MIN, telegram_id
 
 
 class _Unset(enum.Enum):
@@ -34,15 +32,6 @@ class _Unset(enum.Enum):
 UNSET: Final = _Unset.UNSET
 """The default of upsert_session's optional fields: "not given, leave the stored value", unlike None."""
 Unset = Literal[_Unset.UNSET]
-
-
-def _telegram_id(value: object, field: str) -> int:
-    # bool is an int in Python; True as a chat id is a mistake, not 1.
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidInput(field, f"must be an int, not {type(value).__name__}", allowed=f"{BIGINT_MIN}..{BIGINT_MAX}")
-    if not BIGINT_MIN <= value <= BIGINT_MAX:
-        raise InvalidInput(field, "is outside the 64-bit range Telegram ids use", allowed=f"{BIGINT_MIN}..{BIGINT_MAX}")
-    return value
 
 
 def _aware(value: object, field: str) -> datetime:
@@ -72,8 +61,8 @@ async def upsert_session(
     InvalidInput for an id outside bigint or a naive datetime; NotFound when chat_id names no chat.
     """
     values: dict[str, Any] = {
-        "telegram_chat_id": _telegram_id(telegram_chat_id, "telegram_chat_id"),
-        "telegram_user_id": _telegram_id(telegram_user_id, "telegram_user_id"),
+        "telegram_chat_id": telegram_id(telegram_chat_id, "telegram_chat_id"),
+        "telegram_user_id": telegram_id(telegram_user_id, "telegram_user_id"),
     }
     if state is not UNSET:
         if state is not None and not isinstance(state, Mapping):
@@ -99,7 +88,7 @@ async def upsert_session(
 
 
 async def get_session(session: AsyncSession, telegram_chat_id: int) -> TelegramSession | None:
-    chat = _telegram_id(telegram_chat_id, "telegram_chat_id")
+    chat = telegram_id(telegram_chat_id, "telegram_chat_id")
     query = select(TelegramSession).where(TelegramSession.telegram_chat_id == chat)
     return (await session.scalars(query)).one_or_none()
 
