@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from src.database.errors import InvalidInput, NotFound
 from src.database.manager import DatabaseManager
-from src.database.repositories import telegram
+from src.database.repositories import messaging, telegram
 
 GROUP_CHAT = -1001234567890123  # Telegram group ids are large negative 64-bit numbers
 
@@ -59,5 +61,92 @@ async def test_expire_sessions_deletes_only_the_lapsed_ones(migrated: DatabaseMa
 
 async def test_naive_datetimes_are_refused(migrated: DatabaseManager) -> None:
     async with migrated.session() as session:
-        with pytest.raises(ValueError, match="timezone-aware"):
+        with pytest.raises(InvalidInput, match=r"telegram_session\.expires_at: must be timezone-aware"):
             await telegram.upsert_session(session, 1, 1, expires_at=datetime(2030, 1, 1))
+
+
+async def test_an_upsert_in_a_plain_session_is_stored(migrated: DatabaseManager) -> None:
+    async with migrated.session() as session:
+        await telegram.upsert_session(session, GROUP_CHAT, 42, state={"step": 1})
+    async with migrated.session() as session:
+        stored = await telegram.get_session(session, GROUP_CHAT)
+    assert stored is not None
+    assert stored.state == {"step": 1}
+
+
+async def test_upserts_in_a_transaction_that_fails_leave_nothing(migrated: DatabaseManager) -> None:
+    with pytest.raises(RuntimeError, match="bot crashed"):
+        async with migrated.transaction() as session:
+            await telegram.upsert_session(session, 1, 1)
+            await telegram.upsert_session(session, 2, 2)
+            raise RuntimeError("bot crashed")
+    async with migrated.session() as session:
+        assert await telegram.get_session(session, 1) is None
+        assert await telegram.get_session(session, 2) is None
+
+
+async def test_an_upsert_of_only_the_state_keeps_the_expiry_and_the_chat_link(migrated: DatabaseManager) -> None:
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    async with migrated.session() as session:
+        chat = await messaging.create_chat(session)
+        await session.commit()
+        await telegram.upsert_session(session, GROUP_CHAT, 42, state={"step": 1}, expires_at=expires, chat_id=chat.id)
+    async with migrated.session() as session:
+        await telegram.upsert_session(session, GROUP_CHAT, 42, state={"step": 2})
+    async with migrated.session() as session:
+        stored = await telegram.get_session(session, GROUP_CHAT)
+    assert stored is not None
+    assert (stored.state, stored.expires_at, stored.chat_id) == ({"step": 2}, expires, chat.id)
+
+
+async def test_an_upsert_without_state_keeps_the_state(migrated: DatabaseManager) -> None:
+    async with migrated.session() as session:
+        await telegram.upsert_session(session, GROUP_CHAT, 42, state={"step": 1})
+        moved = await telegram.upsert_session(session, GROUP_CHAT, 43, expires_at=None)
+    assert (moved.telegram_user_id, moved.state, moved.expires_at) == (43, {"step": 1}, None)
+
+
+async def test_an_explicit_none_clears_the_expiry(migrated: DatabaseManager) -> None:
+    async with migrated.session() as session:
+        await telegram.upsert_session(session, GROUP_CHAT, 42, expires_at=datetime.now(UTC) + timedelta(hours=1))
+        cleared = await telegram.upsert_session(session, GROUP_CHAT, 42, expires_at=None)
+    assert cleared.expires_at is None
+
+
+@pytest.mark.parametrize(
+    ("chat_id", "user_id", "field"),
+    [(2**63, 1, "telegram_chat_id"), (1, -(2**63) - 1, "telegram_user_id"), (True, 1, "telegram_chat_id")],
+)
+async def test_a_telegram_id_outside_bigint_names_the_field_and_the_range(
+    migrated: DatabaseManager, chat_id: int, user_id: int, field: str
+) -> None:
+    async with migrated.session() as session:
+        with pytest.raises(InvalidInput, match=f"^{field}: ") as caught:
+            await telegram.upsert_session(session, chat_id, user_id)
+        assert (
+            caught.value.allowed
+            == "a whole number from -9223372036854775808 to 9223372036854775807 (PostgreSQL bigint)"
+        )
+        assert await telegram.get_session(session, 1) is None  # the session is still usable
+
+
+async def test_the_edges_of_bigint_are_accepted(migrated: DatabaseManager) -> None:
+    async with migrated.session() as session:
+        stored = await telegram.upsert_session(session, -(2**63), 2**63 - 1)
+    assert (stored.telegram_chat_id, stored.telegram_user_id) == (-(2**63), 2**63 - 1)
+
+
+async def test_a_chat_id_of_no_chat_is_not_found_and_nothing_is_stored(migrated: DatabaseManager) -> None:
+    missing = uuid.uuid4()
+    async with migrated.session() as session:
+        with pytest.raises(NotFound, match=f"chat {missing} does not exist \\(telegram_session.chat_id\\)"):
+            await telegram.upsert_session(session, GROUP_CHAT, 42, chat_id=missing)
+        assert await telegram.get_session(session, GROUP_CHAT) is None  # the session is still usable
+
+
+async def test_expire_sessions_in_a_plain_session_is_stored(migrated: DatabaseManager) -> None:
+    async with migrated.session() as session:
+        await telegram.upsert_session(session, 1, 1, expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        assert await telegram.expire_sessions(session) == 1
+    async with migrated.session() as session:
+        assert await telegram.get_session(session, 1) is None

@@ -46,8 +46,11 @@ class Execution(Timestamped, Base):
         server_default=text("'pending'::text"),
         comment="pending, running, succeeded, failed or cancelled.",
     )
-    input: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
-    output: Mapped[Any | None] = mapped_column(JSONB, comment="The result of a successful run; NULL until it finishes.")
+    input: Mapped[Any] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    # none_as_null: Python None is SQL NULL ("no output yet"), not the JSON value null.
+    output: Mapped[Any | None] = mapped_column(
+        JSONB(none_as_null=True), comment="The result of a successful run; NULL until it finishes."
+    )
     error: Mapped[str | None] = mapped_column(Text, comment="Why the run failed; NULL unless it failed.")
     chat_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("messaging.chats.id", ondelete="SET NULL"))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
