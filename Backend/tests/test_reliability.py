@@ -366,8 +366,12 @@ def refusal_is_expected(writer: Writer, value: str) -> str | None:
     if "\x00" in value:
         return "NUL character"
     if writer in (create_chat_title, create_todo_title, update_todo_title) and len(value) > 500:
-        return "at most 500 are allowed"
+        return "at most 500"
     return None
+
+
+class _Undo(Exception):
+    """Raised at the end of a transaction() block to roll back what it wrote."""
 
 
 @pytest.mark.parametrize("writer", WRITERS, ids=lambda w: w.__name__)
@@ -377,14 +381,17 @@ async def test_hostile_strings_are_stored_verbatim_or_refused_and_nothing_else_c
     before = await row_counts(seeded)
     for label, value in HOSTILE.items():
         refusal = refusal_is_expected(writer, value)
-        async with seeded.session() as session:  # rolled back at the end: each value starts from `before`
-            if refusal is not None:
-                with pytest.raises(ValueError, match=refusal):
-                    await writer(session, value)
-            else:
-                assert await writer(session, value) == value, label
-                # and the transaction is still usable afterwards
-                assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+        # In transaction() the writes join it, and _Undo rolls it back: each value starts from `before`.
+        with pytest.raises(_Undo):
+            async with seeded.transaction() as session:
+                if refusal is not None:
+                    with pytest.raises(ValueError, match=refusal):
+                        await writer(session, value)
+                else:
+                    assert await writer(session, value) == value, label
+                    # and the transaction is still usable afterwards
+                    assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+                raise _Undo
         assert await row_counts(seeded) == before, label
 
 
