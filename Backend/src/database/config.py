@@ -12,6 +12,7 @@ validation errors too), and URLs are built with SQLAlchemy's `URL.create`, so an
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
@@ -23,6 +24,7 @@ from sqlalchemy.engine import URL
 
 from src.database import connection
 from src.database.connection import ConnectionSettings, Secret
+from src.database.errors import UnknownSetting
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
@@ -48,6 +50,44 @@ def _fields_from_url(url: str, *, setting: str) -> dict[str, Any]:
     return fields
 
 
+_ALIASES = {
+    "user": "username",
+    "db": "database",
+    "dbname": "database",
+    "name": "database",
+    "pasword": "password",
+    "pwd": "password",
+    "pass": "password",
+    "passwd": "password",
+    "hostname": "host",
+}
+"""Names other libraries use for our fields (libpq, asyncpg, psycopg), which difflib would not guess."""
+
+
+def _suggest(key: str, fields: list[str]) -> str | None:
+    lowered = key.lower()
+    if lowered in _ALIASES:
+        return _ALIASES[lowered]
+    close = difflib.get_close_matches(lowered, fields, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _refuse_unknown_keywords(settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource) -> None:
+    """Raise UnknownSetting for a keyword argument that is neither a field name nor its DB_* alias.
+
+    Only keywords: the environment and `.env` hold variables of other programs, so unknown ones there
+    stay ignored (extra="ignore").
+    """
+    fields = settings_cls.model_fields
+    known = {name.lower() for name in fields} | {
+        str(info.validation_alias).lower() for info in fields.values() if info.validation_alias
+    }
+    given: dict[str, Any] = getattr(init_settings, "init_kwargs", {})
+    for key in given:
+        if key.lower() not in known:
+            raise UnknownSetting(key, _suggest(key, list(fields)))
+
+
 class _DatabaseUrlSource(PydanticBaseSettingsSource):
     """Expands `DATABASE_URL` (environment, else `.env`) into the fields it names, below keyword arguments
     and above the `DB_*` variables."""
@@ -70,7 +110,11 @@ class _DatabaseUrlSource(PydanticBaseSettingsSource):
 
 class DatabaseConfig(BaseSettings):
     """Where the database is and how the data layer talks to it. Every field's environment variable is
-    in its alias; `DATABASE_URL` may replace the five location settings."""
+    in its alias; `DATABASE_URL` may replace the five location settings.
+
+    A keyword argument that names no field (`user=`, `dbname=`, `pasword=`) raises UnknownSetting, a
+    TypeError subclass, naming the key and the field it most likely meant; it is never silently dropped.
+    """
 
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -124,6 +168,7 @@ class DatabaseConfig(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        _refuse_unknown_keywords(settings_cls, init_settings)
         return (init_settings, _DatabaseUrlSource(settings_cls), env_settings, dotenv_settings, file_secret_settings)
 
     @classmethod
