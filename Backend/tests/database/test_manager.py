@@ -105,8 +105,31 @@ async def test_health_check_is_bounded_when_the_pool_is_exhausted(db_config: Dat
         health = await manager.health()
         elapsed = time.monotonic() - started
     assert not health.ok
-    assert health.error == "no answer within 0.3 s (DB_HEALTH_CHECK_TIMEOUT)"
+    assert health.error is not None
+    assert health.error.startswith("pool exhausted: all 1 connections in use, none free within 0.3 s")
+    assert "DB_POOL_TIMEOUT" in health.error
     assert elapsed < 1.5
+
+
+async def test_health_says_the_pool_is_exhausted_when_the_pool_wait_times_out_first(
+    db_config: DatabaseConfig,
+) -> None:
+    config = db_config.model_copy(
+        update={"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2, "health_check_timeout": 2.0}
+    )
+    async with DatabaseManager(config) as manager, manager.session() as busy:
+        await busy.execute(text("SELECT 1"))
+        health = await manager.health()
+    assert not health.ok
+    assert health.error is not None
+    assert health.error.startswith("pool exhausted: all 1 connections in use, none free within 0.2 s")
+
+
+async def test_health_reports_the_servers_full_version_with_its_real_minor(manager: DatabaseManager) -> None:
+    async with manager.session() as session:
+        shown = str((await session.execute(text("SHOW server_version"))).scalar_one())
+    health = await manager.health()
+    assert health.server_version == shown.split()[0]  # asyncpg's ServerVersion would give "16.0" for 16.4
 
 
 async def test_many_parallel_health_checks_share_the_pool(manager: DatabaseManager) -> None:
