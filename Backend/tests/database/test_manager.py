@@ -11,7 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.database.config import DatabaseConfig
+from src.database.errors import SessionClosed
 from src.database.manager import DatabaseManager
+from src.database.models.messaging import Chat
 from tests.support import PrivateServer, config_for, server_processes
 
 SECRET = "Pa55-distinctive"
@@ -151,6 +153,41 @@ async def test_close_disposes_the_pool_and_the_manager_still_reconnects(manager:
     await manager.close()
     assert manager.engine.pool.checkedin() == 0  # type: ignore[attr-defined]
     assert await manager.health_check()
+
+
+async def test_close_twice_is_harmless(manager: DatabaseManager) -> None:
+    assert await manager.health_check()
+    await manager.close()
+    await manager.close()
+    assert manager.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def checked_out(manager: DatabaseManager) -> int:
+    return int(manager.engine.pool.checkedout())  # type: ignore[attr-defined]
+
+
+async def test_a_session_executing_after_its_block_raises_session_closed(manager: DatabaseManager) -> None:
+    async with manager.session() as session:
+        await session.execute(text("SELECT 1"))
+    with pytest.raises(SessionClosed, match="manager.session"):
+        await session.execute(text("SELECT 1"))
+    assert checked_out(manager) == 0
+
+
+async def test_a_session_getting_a_row_after_its_block_raises_session_closed(manager: DatabaseManager) -> None:
+    async with manager.session() as session:
+        pass
+    with pytest.raises(SessionClosed):
+        await session.get(Chat, 1)
+    assert checked_out(manager) == 0
+
+
+async def test_a_session_committing_after_its_block_raises_session_closed(manager: DatabaseManager) -> None:
+    async with manager.transaction() as session:
+        await session.execute(text("SELECT 1"))
+    with pytest.raises(SessionClosed):
+        await session.commit()
+    assert checked_out(manager) == 0
 
 
 @pytest.mark.slow
