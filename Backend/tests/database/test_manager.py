@@ -169,7 +169,7 @@ def checked_out(manager: DatabaseManager) -> int:
 async def test_a_session_executing_after_its_block_raises_session_closed(manager: DatabaseManager) -> None:
     async with manager.session() as session:
         await session.execute(text("SELECT 1"))
-    with pytest.raises(SessionClosed, match="manager.session"):
+    with pytest.raises(SessionClosed, match=r"manager\.session"):
         await session.execute(text("SELECT 1"))
     assert checked_out(manager) == 0
 
