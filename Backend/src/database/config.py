@@ -136,9 +136,10 @@ class DatabaseConfig(BaseSettings):
     connect_timeout: float = Field(
         connection.DEFAULT_CONNECT_TIMEOUT, validation_alias=connection.ENV_CONNECT_TIMEOUT, gt=0
     )
-    """Seconds to wait for a new connection."""
-    command_timeout: float | None = Field(60.0, validation_alias="DB_COMMAND_TIMEOUT", gt=0)
-    """Client-side limit in seconds for one query (asyncpg cancels it); None for no limit."""
+    """Seconds to wait for a new connection (5 s; shared with the migrate CLI); past it: DatabaseUnavailable."""
+    command_timeout: float | None = Field(10.0, validation_alias="DB_COMMAND_TIMEOUT", gt=0)
+    """Client-side limit in seconds for one query (asyncpg cancels it; DatabaseTimeout); None for no limit.
+    10 s: an agent's queries are short, and a stuck one should fail while the caller can still retry."""
     statement_timeout: float | None = Field(None, validation_alias="DB_STATEMENT_TIMEOUT", gt=0)
     """Server-side `statement_timeout` in seconds for every session; None leaves the server's."""
     application_name: str = Field("agent-backend", validation_alias="DB_APPLICATION_NAME", max_length=63)
@@ -147,8 +148,9 @@ class DatabaseConfig(BaseSettings):
     """Connections kept open in the pool."""
     max_overflow: int = Field(10, validation_alias="DB_MAX_OVERFLOW", ge=0)
     """Extra connections opened under load beyond pool_size, closed when returned."""
-    pool_timeout: float = Field(30.0, validation_alias="DB_POOL_TIMEOUT", gt=0)
-    """Seconds a session waits for a free connection before failing."""
+    pool_timeout: float = Field(5.0, validation_alias="DB_POOL_TIMEOUT", gt=0)
+    """Seconds a session waits for a free connection before PoolExhausted (5 s: a full pool for longer is
+    an application bottleneck to report, not to queue behind)."""
     pool_ping_after: float = Field(1.0, validation_alias="DB_POOL_PING_AFTER", ge=0)
     """A pooled connection idle longer than this many seconds is pinged before use and replaced if dead;
     one used more recently is trusted, saving a round trip per session under load (0: always ping)."""

@@ -16,6 +16,7 @@ died that recently was in use when it died, so its own caller saw the error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -28,7 +29,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePool
 
-from src.database import sessions
+from src.database import faults, sessions
 from src.database.config import DatabaseConfig
 from src.database.connection import explain_connect_error
 
@@ -102,14 +103,20 @@ class DatabaseManager:
         `src.database.sessions`); anything else not committed is rolled back when the block ends; an
         exception inside rolls back and propagates. The session is closed at the end, and using it after
         the block raises SessionClosed instead of quietly opening a new connection."""
-        async with self.sessions() as session:
-            try:
-                yield session
-            except BaseException:
-                await session.rollback()
-                raise
-            finally:
-                sessions.end(session)
+        try:
+            async with self.sessions() as session:
+                try:
+                    yield session
+                except BaseException:
+                    # If the connection is gone the rollback fails too; the original error is the one to raise.
+                    with contextlib.suppress(Exception):
+                        await session.rollback()
+                    raise
+                finally:
+                    sessions.end(session)
+        except Exception as exc:
+            self._raise_translated(exc, "a statement in the session")
+            raise
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -121,7 +128,19 @@ class DatabaseManager:
             await session.begin()
             yield session
             # commit() commits whatever transaction is current, also one begun after a manual commit.
-            await session.commit()
+            try:
+                await session.commit()
+            except Exception as exc:
+                self._raise_translated(exc, "COMMIT")
+                raise
+
+    def _raise_translated(self, exc: Exception, operation: str) -> None:
+        """Raise the data layer's name for a driver fault (from it); return when `exc` is not one."""
+        named = faults.translate(
+            exc, operation=operation, settings=self.config.connection_settings(), pool_timeout=self.config.pool_timeout
+        )
+        if named is not None:
+            raise named from exc
 
     async def health(self, check: Callable[[Any], Awaitable[object]] | None = None) -> Health:
         """Ping the server through the pool; never raises, and returns within health_check_timeout.

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.database.config import DatabaseConfig
-from src.database.errors import SessionClosed
+from src.database.errors import DatabaseTimeout, PoolExhausted, SessionClosed
 from src.database.manager import DatabaseManager
 from src.database.models.messaging import Chat
 from tests.support import PrivateServer, config_for, server_processes
@@ -223,3 +223,37 @@ async def test_health_check_answers_within_its_timeout_while_the_server_is_froze
         assert elapsed < 2
         await asyncio.sleep(0.1)
         assert await manager.health_check()  # and it recovers once the server runs again
+
+
+async def test_a_session_waiting_past_the_pool_timeout_raises_pool_exhausted(db_config: DatabaseConfig) -> None:
+    config = db_config.model_copy(update={"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.5})
+    async with DatabaseManager(config) as manager, manager.session() as busy:
+        await busy.execute(text("SELECT 1"))  # holds the only connection
+        with pytest.raises(PoolExhausted, match="DB_POOL_TIMEOUT") as info:
+            async with manager.session() as session:
+                await session.execute(text("SELECT 1"))
+    assert info.value.setting == "DB_POOL_TIMEOUT"
+
+
+@pytest.mark.slow
+async def test_a_query_to_a_frozen_server_raises_database_timeout_naming_the_setting(
+    private_server: PrivateServer,
+) -> None:
+    config = config_for(private_server.settings, command_timeout=1.0)
+    async with DatabaseManager(config) as manager:
+        async with manager.session() as session:
+            await session.execute(text("SELECT 1"))  # a pooled connection exists before the freeze
+        frozen = server_processes(private_server)
+        for process in frozen:
+            process.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(DatabaseTimeout, match="DB_COMMAND_TIMEOUT") as info:
+                async with manager.session() as session:
+                    await session.execute(text("SELECT 1"))
+            elapsed = time.monotonic() - started
+        finally:
+            for process in frozen:
+                process.send_signal(signal.SIGCONT)
+    assert info.value.setting == "DB_COMMAND_TIMEOUT"
+    assert elapsed < 3
