@@ -12,6 +12,7 @@ validation errors too), and URLs are built with SQLAlchemy's `URL.create`, so an
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
@@ -23,6 +24,7 @@ from sqlalchemy.engine import URL
 
 from src.database import connection
 from src.database.connection import ConnectionSettings, Secret
+from src.database.errors import UnknownSetting
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
@@ -48,6 +50,44 @@ def _fields_from_url(url: str, *, setting: str) -> dict[str, Any]:
     return fields
 
 
+_ALIASES = {
+    "user": "username",
+    "db": "database",
+    "dbname": "database",
+    "name": "database",
+    "pasword": "password",
+    "pwd": "password",
+    "pass": "password",
+    "passwd": "password",
+    "hostname": "host",
+}
+"""Names other libraries use for our fields (libpq, asyncpg, psycopg), which difflib would not guess."""
+
+
+def _suggest(key: str, fields: list[str]) -> str | None:
+    lowered = key.lower()
+    if lowered in _ALIASES:
+        return _ALIASES[lowered]
+    close = difflib.get_close_matches(lowered, fields, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _refuse_unknown_keywords(settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource) -> None:
+    """Raise UnknownSetting for a keyword argument that is neither a field name nor its DB_* alias.
+
+    Only keywords: the environment and `.env` hold variables of other programs, so unknown ones there
+    stay ignored (extra="ignore").
+    """
+    fields = settings_cls.model_fields
+    known = {name.lower() for name in fields} | {
+        str(info.validation_alias).lower() for info in fields.values() if info.validation_alias
+    }
+    given: dict[str, Any] = getattr(init_settings, "init_kwargs", {})
+    for key in given:
+        if key.lower() not in known:
+            raise UnknownSetting(key, _suggest(key, list(fields)))
+
+
 class _DatabaseUrlSource(PydanticBaseSettingsSource):
     """Expands `DATABASE_URL` (environment, else `.env`) into the fields it names, below keyword arguments
     and above the `DB_*` variables."""
@@ -70,7 +110,11 @@ class _DatabaseUrlSource(PydanticBaseSettingsSource):
 
 class DatabaseConfig(BaseSettings):
     """Where the database is and how the data layer talks to it. Every field's environment variable is
-    in its alias; `DATABASE_URL` may replace the five location settings."""
+    in its alias; `DATABASE_URL` may replace the five location settings.
+
+    A keyword argument that names no field (`user=`, `dbname=`, `pasword=`) raises UnknownSetting, a
+    TypeError subclass, naming the key and the field it most likely meant; it is never silently dropped.
+    """
 
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -92,9 +136,10 @@ class DatabaseConfig(BaseSettings):
     connect_timeout: float = Field(
         connection.DEFAULT_CONNECT_TIMEOUT, validation_alias=connection.ENV_CONNECT_TIMEOUT, gt=0
     )
-    """Seconds to wait for a new connection."""
-    command_timeout: float | None = Field(60.0, validation_alias="DB_COMMAND_TIMEOUT", gt=0)
-    """Client-side limit in seconds for one query (asyncpg cancels it); None for no limit."""
+    """Seconds to wait for a new connection (5 s; shared with the migrate CLI); past it: DatabaseUnavailable."""
+    command_timeout: float | None = Field(10.0, validation_alias="DB_COMMAND_TIMEOUT", gt=0)
+    """Client-side limit in seconds for one query (asyncpg cancels it; DatabaseTimeout); None for no limit.
+    10 s: an agent's queries are short, and a stuck one should fail while the caller can still retry."""
     statement_timeout: float | None = Field(None, validation_alias="DB_STATEMENT_TIMEOUT", gt=0)
     """Server-side `statement_timeout` in seconds for every session; None leaves the server's."""
     application_name: str = Field("agent-backend", validation_alias="DB_APPLICATION_NAME", max_length=63)
@@ -103,8 +148,9 @@ class DatabaseConfig(BaseSettings):
     """Connections kept open in the pool."""
     max_overflow: int = Field(10, validation_alias="DB_MAX_OVERFLOW", ge=0)
     """Extra connections opened under load beyond pool_size, closed when returned."""
-    pool_timeout: float = Field(30.0, validation_alias="DB_POOL_TIMEOUT", gt=0)
-    """Seconds a session waits for a free connection before failing."""
+    pool_timeout: float = Field(5.0, validation_alias="DB_POOL_TIMEOUT", gt=0)
+    """Seconds a session waits for a free connection before PoolExhausted (5 s: a full pool for longer is
+    an application bottleneck to report, not to queue behind)."""
     pool_ping_after: float = Field(1.0, validation_alias="DB_POOL_PING_AFTER", ge=0)
     """A pooled connection idle longer than this many seconds is pinged before use and replaced if dead;
     one used more recently is trusted, saving a round trip per session under load (0: always ping)."""
@@ -124,6 +170,7 @@ class DatabaseConfig(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        _refuse_unknown_keywords(settings_cls, init_settings)
         return (init_settings, _DatabaseUrlSource(settings_cls), env_settings, dotenv_settings, file_secret_settings)
 
     @classmethod

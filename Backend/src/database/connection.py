@@ -35,7 +35,7 @@ DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 5432
 DEFAULT_DATABASE = "postgres"
 DEFAULT_USER = "postgres"
-DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_CONNECT_TIMEOUT = 5.0
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 URL_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")

@@ -6,6 +6,7 @@ Agent code never needs to catch a SQLAlchemy or asyncpg exception for something 
 | error                  | builtin        | retryable | when                                                      |
 | ---------------------- | -------------- | --------- | --------------------------------------------------------- |
 | `InvalidInput`         | ValueError     | no        | a field breaks a rule of the schema (names field, allowed) |
+| `UnknownSetting`       | TypeError      | no        | DatabaseConfig got a keyword it has no field for (a hint) |
 | `StateConflict`        | ValueError     | no        | a state machine refuses it (an execution finishes once)   |
 | `NotFound`             | LookupError    | no        | a referenced row does not exist (names it and the field)  |
 | `SessionClosed`        | RuntimeError   | no        | a session used after its `async with` block ended        |
@@ -55,6 +56,18 @@ class InvalidInput(DataLayerError, ValueError):
         combined.args = ("; ".join(str(e) for e in found),)
         combined.errors = found
         return combined
+
+
+class UnknownSetting(DataLayerError, TypeError):
+    """DatabaseConfig was given a keyword argument it has no field for (a typo such as `user=`): a
+    TypeError, as Python raises for any unexpected keyword argument. The message names the key and the
+    field it most likely meant."""
+
+    def __init__(self, key: str, suggestion: str | None) -> None:
+        self.key = key
+        self.suggestion = suggestion
+        hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+        super().__init__(f"DatabaseConfig got an unknown setting {key!r}{hint}")
 
 
 class StateConflict(DataLayerError, ValueError):

@@ -16,6 +16,7 @@ died that recently was in use when it died, so its own caller saw the error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -28,7 +29,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePool
 
-from src.database import sessions
+from src.database import faults, sessions
 from src.database.config import DatabaseConfig
 from src.database.connection import explain_connect_error
 
@@ -102,14 +103,20 @@ class DatabaseManager:
         `src.database.sessions`); anything else not committed is rolled back when the block ends; an
         exception inside rolls back and propagates. The session is closed at the end, and using it after
         the block raises SessionClosed instead of quietly opening a new connection."""
-        async with self.sessions() as session:
-            try:
-                yield session
-            except BaseException:
-                await session.rollback()
-                raise
-            finally:
-                sessions.end(session)
+        try:
+            async with self.sessions() as session:
+                try:
+                    yield session
+                except BaseException:
+                    # If the connection is gone the rollback fails too; the original error is the one to raise.
+                    with contextlib.suppress(Exception):
+                        await session.rollback()
+                    raise
+                finally:
+                    sessions.end(session)
+        except Exception as exc:
+            self._raise_translated(exc, "a statement in the session")
+            raise
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -121,7 +128,19 @@ class DatabaseManager:
             await session.begin()
             yield session
             # commit() commits whatever transaction is current, also one begun after a manual commit.
-            await session.commit()
+            try:
+                await session.commit()
+            except Exception as exc:
+                self._raise_translated(exc, "COMMIT")
+                raise
+
+    def _raise_translated(self, exc: Exception, operation: str) -> None:
+        """Raise the data layer's name for a driver fault (from it); return when `exc` is not one."""
+        named = faults.translate(
+            exc, operation=operation, settings=self.config.connection_settings(), pool_timeout=self.config.pool_timeout
+        )
+        if named is not None:
+            raise named from exc
 
     async def health(self, check: Callable[[Any], Awaitable[object]] | None = None) -> Health:
         """Ping the server through the pool; never raises, and returns within health_check_timeout.
@@ -133,20 +152,28 @@ class DatabaseManager:
         ledger); what it returns is `Health.detail`, and an exception it raises makes the answer not ok.
         """
         started = time.perf_counter()
-        probe = asyncio.ensure_future(self._probe(started, check))
+        connected = asyncio.Event()
+        probe = asyncio.ensure_future(self._probe(started, check, connected))
         done, _ = await asyncio.wait({probe}, timeout=self.config.health_check_timeout)
         if probe in done:
             return probe.result()
         probe.cancel()
         self._abandoned.add(probe)
         probe.add_done_callback(self._abandoned.discard)
-        error = f"no answer within {self.config.health_check_timeout:g} s (DB_HEALTH_CHECK_TIMEOUT)"
+        if not connected.is_set() and self._pool_full():
+            # Still queued for a connection: the application holds them all, the server may be fine.
+            error = self._pool_exhausted(self.config.health_check_timeout)
+        else:
+            error = f"no answer within {self.config.health_check_timeout:g} s (DB_HEALTH_CHECK_TIMEOUT)"
         return Health(False, (time.perf_counter() - started) * 1000, pool=self._pool_usage(), error=error)
 
-    async def _probe(self, started: float, check: Callable[[Any], Awaitable[object]] | None) -> Health:
+    async def _probe(
+        self, started: float, check: Callable[[Any], Awaitable[object]] | None, connected: asyncio.Event
+    ) -> Health:
         detail: object = None
         try:
             async with self.engine.connect() as conn:
+                connected.set()
                 # Straight on the driver connection: one round trip, no BEGIN/ROLLBACK around it, and the
                 # server version asyncpg already knows. A failure here invalidates the connection, so the
                 # next probe (or session) gets a new one.
@@ -154,13 +181,15 @@ class DatabaseManager:
                 driver: Any = raw.driver_connection
                 try:
                     await driver.fetchval("SELECT 1")
-                    version = driver.get_server_version()
+                    # The server's own string from the startup parameters (no round trip): asyncpg's
+                    # ServerVersion is (major, 0, minor) for PostgreSQL 10+, so its .minor would say 0.
+                    version: str = driver.get_settings().server_version
                     if check is not None:
                         detail = await check(driver)
                 except BaseException:
                     await conn.invalidate()
                     raise
-                server_version = f"{version.major}.{version.minor}"
+                server_version = version.split()[0] if version else None  # "16.4 (Debian 16.4-1)" -> "16.4"
         except Exception as exc:  # a health probe reports every failure instead of raising it
             return Health(
                 False, (time.perf_counter() - started) * 1000, pool=self._pool_usage(), error=self._explain(exc)
@@ -170,6 +199,17 @@ class DatabaseManager:
     async def health_check(self) -> bool:
         return (await self.health()).ok
 
+    def _pool_full(self) -> bool:
+        pool = self.engine.pool
+        return isinstance(pool, QueuePool) and pool.checkedout() >= self.config.pool_size + self.config.max_overflow
+
+    def _pool_exhausted(self, waited: float) -> str:
+        limit = self.config.pool_size + self.config.max_overflow
+        return (
+            f"pool exhausted: all {limit} connections in use, none free within {waited:g} s (DB_POOL_TIMEOUT "
+            f"{self.config.pool_timeout:g} s; DB_POOL_SIZE + DB_MAX_OVERFLOW = {limit}); the database was not asked"
+        )
+
     def _pool_usage(self) -> dict[str, int]:
         pool = self.engine.pool
         if not isinstance(pool, QueuePool):
@@ -177,14 +217,14 @@ class DatabaseManager:
         return {"size": pool.size(), "checked_out": pool.checkedout(), "overflow": max(0, pool.overflow())}
 
     def _explain(self, exc: BaseException) -> str:
+        if isinstance(exc, sa_exc.TimeoutError):  # SQLAlchemy's pool wait, before any connect attempt
+            return self._pool_exhausted(self.config.pool_timeout)
         original = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
         cause = original.__cause__ or original
         for candidate in (original, cause):
             message = explain_connect_error(candidate, self.config.connection_settings())
             if message is not None:
                 return message
-        if isinstance(exc, sa_exc.TimeoutError):
-            return f"no free connection in the pool within {self.config.pool_timeout:g} s (DB_POOL_TIMEOUT)"
         return f"{type(original).__name__}: {original}"
 
     async def close(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -10,6 +11,7 @@ from sqlalchemy.engine import make_url
 
 from src.database.config import DatabaseConfig
 from src.database.connection import from_environment
+from src.database.errors import UnknownSetting
 
 SECRET = "Pa55-distinctive!@:/%"
 
@@ -132,3 +134,52 @@ def test_from_url_reads_a_url_and_takes_overrides() -> None:
     )
     assert config.password is not None
     assert config.password.get_secret_value() == "p@ss"
+
+
+def _keywords(**given: Any) -> Any:
+    """Keywords mypy's pydantic plugin would refuse statically (it catches these typos too); this
+    checks the run-time refusal, for callers without mypy."""
+    return given
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [
+        ("user", "username"),
+        ("db", "database"),
+        ("dbname", "database"),
+        ("name", "database"),
+        ("pasword", "password"),
+        ("pwd", "password"),
+        ("pass", "password"),
+        ("hostname", "host"),
+        ("pool_sise", "pool_size"),
+    ],
+)
+def test_an_unknown_keyword_fails_naming_it_and_the_field_it_meant(typo: str, meant: str) -> None:
+    with pytest.raises(UnknownSetting, match=rf"unknown setting '{typo}'; did you mean '{meant}'\?") as info:
+        DatabaseConfig(**_keywords(**{typo: "x"}))
+    assert (info.value.key, info.value.suggestion) == (typo, meant)
+
+
+def test_an_unknown_keyword_is_a_type_error_and_hides_the_value() -> None:
+    with pytest.raises(TypeError) as info:
+        DatabaseConfig(**_keywords(pasword=SECRET))
+    assert SECRET not in str(info.value)
+
+
+def test_an_unknown_keyword_with_no_close_field_gets_no_suggestion() -> None:
+    with pytest.raises(UnknownSetting, match=r"unknown setting 'colour'$"):
+        DatabaseConfig(**_keywords(colour="blue"))
+
+
+def test_unknown_environment_variables_and_dotenv_keys_stay_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DB_COLOUR", "blue")
+    (tmp_path / ".env").write_text("DB_FLAVOUR=mint\nOTHER_APP_TOKEN=t\n")
+    assert DatabaseConfig(host="h").host == "h"
+
+
+def test_environment_names_are_accepted_as_keywords_too() -> None:
+    assert DatabaseConfig(**_keywords(DB_HOST="aliased")).host == "aliased"

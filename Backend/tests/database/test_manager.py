@@ -11,7 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.database.config import DatabaseConfig
+from src.database.errors import DatabaseTimeout, PoolExhausted, SessionClosed
 from src.database.manager import DatabaseManager
+from src.database.models.messaging import Chat
 from tests.support import PrivateServer, config_for, server_processes
 
 SECRET = "Pa55-distinctive"
@@ -105,8 +107,31 @@ async def test_health_check_is_bounded_when_the_pool_is_exhausted(db_config: Dat
         health = await manager.health()
         elapsed = time.monotonic() - started
     assert not health.ok
-    assert health.error == "no answer within 0.3 s (DB_HEALTH_CHECK_TIMEOUT)"
+    assert health.error is not None
+    assert health.error.startswith("pool exhausted: all 1 connections in use, none free within 0.3 s")
+    assert "DB_POOL_TIMEOUT" in health.error
     assert elapsed < 1.5
+
+
+async def test_health_says_the_pool_is_exhausted_when_the_pool_wait_times_out_first(
+    db_config: DatabaseConfig,
+) -> None:
+    config = db_config.model_copy(
+        update={"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2, "health_check_timeout": 2.0}
+    )
+    async with DatabaseManager(config) as manager, manager.session() as busy:
+        await busy.execute(text("SELECT 1"))
+        health = await manager.health()
+    assert not health.ok
+    assert health.error is not None
+    assert health.error.startswith("pool exhausted: all 1 connections in use, none free within 0.2 s")
+
+
+async def test_health_reports_the_servers_full_version_with_its_real_minor(manager: DatabaseManager) -> None:
+    async with manager.session() as session:
+        shown = str((await session.execute(text("SHOW server_version"))).scalar_one())
+    health = await manager.health()
+    assert health.server_version == shown.split()[0]  # asyncpg's ServerVersion would give "16.0" for 16.4
 
 
 async def test_many_parallel_health_checks_share_the_pool(manager: DatabaseManager) -> None:
@@ -128,6 +153,41 @@ async def test_close_disposes_the_pool_and_the_manager_still_reconnects(manager:
     await manager.close()
     assert manager.engine.pool.checkedin() == 0  # type: ignore[attr-defined]
     assert await manager.health_check()
+
+
+async def test_close_twice_is_harmless(manager: DatabaseManager) -> None:
+    assert await manager.health_check()
+    await manager.close()
+    await manager.close()
+    assert manager.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def checked_out(manager: DatabaseManager) -> int:
+    return int(manager.engine.pool.checkedout())  # type: ignore[attr-defined]
+
+
+async def test_a_session_executing_after_its_block_raises_session_closed(manager: DatabaseManager) -> None:
+    async with manager.session() as session:
+        await session.execute(text("SELECT 1"))
+    with pytest.raises(SessionClosed, match=r"manager\.session"):
+        await session.execute(text("SELECT 1"))
+    assert checked_out(manager) == 0
+
+
+async def test_a_session_getting_a_row_after_its_block_raises_session_closed(manager: DatabaseManager) -> None:
+    async with manager.session() as session:
+        pass
+    with pytest.raises(SessionClosed):
+        await session.get(Chat, 1)
+    assert checked_out(manager) == 0
+
+
+async def test_a_session_committing_after_its_block_raises_session_closed(manager: DatabaseManager) -> None:
+    async with manager.transaction() as session:
+        await session.execute(text("SELECT 1"))
+    with pytest.raises(SessionClosed):
+        await session.commit()
+    assert checked_out(manager) == 0
 
 
 @pytest.mark.slow
@@ -163,3 +223,37 @@ async def test_health_check_answers_within_its_timeout_while_the_server_is_froze
         assert elapsed < 2
         await asyncio.sleep(0.1)
         assert await manager.health_check()  # and it recovers once the server runs again
+
+
+async def test_a_session_waiting_past_the_pool_timeout_raises_pool_exhausted(db_config: DatabaseConfig) -> None:
+    config = db_config.model_copy(update={"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.5})
+    async with DatabaseManager(config) as manager, manager.session() as busy:
+        await busy.execute(text("SELECT 1"))  # holds the only connection
+        with pytest.raises(PoolExhausted, match="DB_POOL_TIMEOUT") as info:
+            async with manager.session() as session:
+                await session.execute(text("SELECT 1"))
+    assert info.value.setting == "DB_POOL_TIMEOUT"
+
+
+@pytest.mark.slow
+async def test_a_query_to_a_frozen_server_raises_database_timeout_naming_the_setting(
+    private_server: PrivateServer,
+) -> None:
+    config = config_for(private_server.settings, command_timeout=1.0)
+    async with DatabaseManager(config) as manager:
+        async with manager.session() as session:
+            await session.execute(text("SELECT 1"))  # a pooled connection exists before the freeze
+        frozen = server_processes(private_server)
+        for process in frozen:
+            process.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(DatabaseTimeout, match="DB_COMMAND_TIMEOUT") as info:
+                async with manager.session() as session:
+                    await session.execute(text("SELECT 1"))
+            elapsed = time.monotonic() - started
+        finally:
+            for process in frozen:
+                process.send_signal(signal.SIGCONT)
+    assert info.value.setting == "DB_COMMAND_TIMEOUT"
+    assert elapsed < 3
