@@ -13,12 +13,15 @@ from src.database.errors import NotFound
 from src.database.models import Chat
 
 
-async def require_chats(session: AsyncSession, chat_ids: Sequence[uuid.UUID], *, field: str) -> None:
-    """NotFound naming the first chat in `chat_ids` that does not exist (one query for all of them)."""
+async def require_chats(session: AsyncSession, chat_ids: Sequence[uuid.UUID], *, field: str | Sequence[str]) -> None:
+    """NotFound naming the first chat in `chat_ids` that does not exist (one query for all of them).
+
+    `field` names where the id came from: one name for all, or one per id (`todos[3].chat_id`).
+    """
     wanted = list(dict.fromkeys(chat_ids))
     if not wanted:
         return
     found = set((await session.scalars(select(Chat.id).where(Chat.id.in_(wanted)))).all())
-    for chat_id in wanted:
+    for index, chat_id in enumerate(chat_ids):
         if chat_id not in found:
-            raise NotFound("chat", chat_id, field=field)
+            raise NotFound("chat", chat_id, field=field if isinstance(field, str) else field[index])

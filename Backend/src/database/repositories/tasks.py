@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from src.database import sessions
 from src.database.errors import InvalidInput
 from src.database.models import Todo, TodoStatus
+from src.database.repositories.filters import contains_text
 from src.database.repositories.paging import Page, check_limit, decode_cursor, page_of
 from src.database.repositories.references import require_chats
 from src.database.schemas import common
@@ -32,10 +33,13 @@ async def create_todo(session: AsyncSession, todo: TodoInput) -> Todo:
     transaction). InvalidInput (a ValueError) for a bad field; NotFound (a LookupError) when chat_id names
     no chat. Given a Todo object, that same object is stored and returned."""
     checked = common.creation(todo, TodoCreate, Todo, what="todo")
+    # A read, so before `write`: a missing chat must not roll back the caller's earlier work either.
+    if checked.chat_id is not None:
+        await require_chats(session, [checked.chat_id], field="todo.chat_id")
     async with sessions.write(session):
-        if checked.chat_id is not None:
-            await require_chats(session, [checked.chat_id], field="todo.chat_id")
         if isinstance(todo, Todo):
+            for name, value in common.attributes(checked).items():
+                setattr(todo, name, value)  # the checked values (e.g. "pending" as TodoStatus.PENDING)
             session.add(todo)
             await session.flush()  # eager_defaults: one INSERT ... RETURNING fills id and timestamps
             return todo
@@ -59,8 +63,9 @@ async def create_todos(session: AsyncSession, todos: Iterable[TodoInput]) -> lis
         return []
     # Every row with every column, so SQLAlchemy sends them as one multi-row INSERT.
     rows = [{common.ATTRIBUTE_NAMES.get(k, k): v for k, v in c.model_dump().items()} for c in checked]
+    referenced = [(f"todos[{i}].chat_id", c.chat_id) for i, c in enumerate(checked) if c.chat_id is not None]
+    await require_chats(session, [chat_id for _, chat_id in referenced], field=[name for name, _ in referenced])
     async with sessions.write(session):
-        await require_chats(session, [c.chat_id for c in checked if c.chat_id is not None], field="todos[].chat_id")
         query = insert(Todo).returning(Todo, sort_by_parameter_order=True)
         return list((await session.scalars(query, rows)).all())
 
@@ -88,9 +93,9 @@ async def update_todo(
     """Change only the fields given, in one `UPDATE ... RETURNING`; None when no todo has that id."""
     row_id = common.identifier(todo_id, "todo_id")
     values = common.changes(updates, TodoUpdate, what="todo")
+    if values.get("chat_id") is not None:
+        await require_chats(session, [values["chat_id"]], field="todo.chat_id")
     async with sessions.write(session):
-        if values.get("chat_id") is not None:
-            await require_chats(session, [values["chat_id"]], field="todo.chat_id")
         query = update(Todo).where(Todo.id == row_id).values(**values).returning(Todo)
         # populate_existing: the session may already hold this row (e.g. created earlier in it); show the new values.
         result = await session.scalars(
@@ -139,8 +144,7 @@ async def search_todos(
     if filters.chat_id is not None:
         query = query.where(Todo.chat_id == filters.chat_id)
     if filters.text is not None:
-        pattern = "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(or_(Todo.title.ilike(pattern, escape="\\"), Todo.description.ilike(pattern, escape="\\")))
+        query = query.where(or_(contains_text(Todo.title, filters.text), contains_text(Todo.description, filters.text)))
     if after is not None:
         created_at, row_id = decode_cursor(after)
         query = query.where(tuple_(Todo.created_at, Todo.id) < tuple_(created_at, row_id))

@@ -10,13 +10,23 @@ both sides of each rule and holds the two to the same verdict.
 
 from __future__ import annotations
 
+import difflib
 import math
+import re
 from collections.abc import Mapping
 from enum import Enum
 from typing import Annotated, Any, ClassVar, TypeVar
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+)
 from sqlalchemy import inspect
 
 from src.database.errors import InvalidInput
@@ -25,10 +35,24 @@ READ_ONLY = frozenset({"id", "created_at", "updated_at"})
 """Columns the database fills in; a caller never writes them."""
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+"""U+0000 (PostgreSQL text and jsonb cannot hold it) and lone surrogates (not UTF-8: the driver cannot
+encode them); one regex scan finds either, as fast as `in` on long text."""
+
+
+def _unstorable(value: str) -> str | None:
+    found = _UNSTORABLE.search(value)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "a NUL character (U+0000), which PostgreSQL text cannot store"
+    return f"a lone surrogate (U+{ord(found.group()):04X}), which is not valid UTF-8"
+
+
 def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold U+0000; the server would refuse the whole statement.
-    if "\x00" in value:
-        raise ValueError("contains a NUL character (U+0000), which PostgreSQL text cannot store")
+    problem = _unstorable(value)
+    if problem is not None:
+        raise ValueError(f"contains {problem}")
     return value
 
 
@@ -49,15 +73,17 @@ def _json_value(value: Any, where: str = "") -> None:
             raise ValueError(f"{where or 'value'} is {value}, which JSON cannot hold")
         return
     if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError(f"{where or 'value'} contains a NUL character (U+0000), which jsonb cannot store")
+        problem = _unstorable(value)
+        if problem is not None:
+            raise ValueError(f"{where or 'value'} contains {problem}")
         return
     if isinstance(value, Mapping):
         for key, inner in value.items():
             if not isinstance(key, str):
                 raise ValueError(f"{where or 'object'} has a key {key!r} that is not a string")
-            if "\x00" in key:
-                raise ValueError(f"{where or 'object'} has a key containing a NUL character (U+0000)")
+            problem = _unstorable(key)
+            if problem is not None:
+                raise ValueError(f"{where or 'object'} has a key containing {problem}")
             _json_value(inner, f"{where}[{key[:40]!r}]")
         return
     if isinstance(value, list | tuple):
@@ -65,6 +91,13 @@ def _json_value(value: Any, where: str = "") -> None:
             _json_value(inner, f"{where}[{index}]")
         return
     raise ValueError(f"{where or 'value'} is a {type(value).__name__}, which JSON cannot hold")
+
+
+def _an_object(value: Any) -> Any:
+    # Before pydantic's own dict check, whose "input should be a valid dictionary" names no JSON rule.
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be a JSON object (a dict), not {type(value).__name__}")
+    return value
 
 
 def _json_object(value: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +112,7 @@ def _json_any(value: Any) -> Any:
 
 Text = Annotated[str, AfterValidator(_no_nul)]
 """Text without NUL characters (any length)."""
-JsonObject = Annotated[dict[str, Any], AfterValidator(_json_object)]
+JsonObject = Annotated[dict[str, Any], BeforeValidator(_an_object), AfterValidator(_json_object)]
 """A JSON object (the `jsonb_typeof(x) = 'object'` CHECKs) that jsonb can store."""
 JsonValue = Annotated[Any, AfterValidator(_json_any)]
 """Any JSON value jsonb can store."""
@@ -151,19 +184,35 @@ def invalid(exc: ValidationError, what: str) -> InvalidInput:
 
 
 def _allowed_fields(model: type[BaseModel]) -> str:
-    return ", ".join(sorted(model.model_fields))
+    return ", ".join(sorted(name for name in model.model_fields if name not in READ_ONLY))
 
 
-def _from_orm(obj: Any, model: type[BaseModel]) -> dict[str, Any]:
+def _unknown(field: str, name: str, model: type[BaseModel], problem: str) -> InvalidInput:
+    """An unknown field, with the nearest writable name when there is one (`titel` -> did you mean `title`?)."""
+    close = difflib.get_close_matches(name, [f for f in model.model_fields if f not in READ_ONLY], n=1)
+    if close:
+        problem += f"; did you mean {close[0]!r}?"
+    return InvalidInput(field, problem, allowed=_allowed_fields(model))
+
+
+def _from_orm(obj: Any, model: type[BaseModel], what: str) -> dict[str, Any]:
     """The attributes a caller set on a new ORM object (unset ones are left to the database's defaults)."""
     state = inspect(obj)
-    if state.persistent or state.deleted:
-        raise InvalidInput(type(obj).__name__.lower(), "is already stored; pass a new object, or use an update")
+    if state.persistent or state.deleted or state.detached:
+        raise InvalidInput(what, "is already stored; pass a new object, or use an update")
     values = {}
-    for field in model.model_fields:
-        attribute = ATTRIBUTE_NAMES.get(field, field)
-        if attribute in state.dict:
-            values[field] = state.dict[attribute]
+    relationships = state.mapper.relationships
+    for attribute in state.mapper.attrs.keys():  # noqa: SIM118 - attrs is not a dict; keys() lists the mapped names
+        if attribute not in state.dict:
+            continue
+        value = state.dict[attribute]
+        field = FIELD_NAMES.get(attribute, attribute)
+        if field in READ_ONLY:
+            raise InvalidInput(f"{what}.{field}", "is set by the database", allowed=_allowed_fields(model))
+        if attribute in relationships:
+            raise InvalidInput(f"{what}.{attribute}", f"is not written through the object; set {attribute}_id instead")
+        if field in model.model_fields:
+            values[field] = value
     return values
 
 
@@ -173,7 +222,7 @@ def creation(data: object, model: type[C], orm_class: type[Any], *, what: str) -
     Unknown fields and read-only ones (id, created_at, updated_at) are errors naming the writable fields.
     """
     if isinstance(data, orm_class):
-        fields = _from_orm(data, model)
+        fields = _from_orm(data, model, what)
     elif isinstance(data, BaseModel):
         fields = data.model_dump(exclude_unset=True)
     elif isinstance(data, Mapping):
@@ -187,7 +236,7 @@ def creation(data: object, model: type[C], orm_class: type[Any], *, what: str) -
         if name in READ_ONLY:
             raise InvalidInput(f"{what}.{name}", "is set by the database", allowed=_allowed_fields(model))
         if name not in model.model_fields:
-            raise InvalidInput(f"{what}.{name}", "is not a field", allowed=_allowed_fields(model))
+            raise _unknown(f"{what}.{name}", str(name), model, "is not a field")
     try:
         return model.model_validate(fields)
     except ValidationError as exc:
@@ -207,7 +256,7 @@ def changes(data: object, model: type[U], *, what: str) -> dict[str, Any]:
         if name in READ_ONLY:
             raise InvalidInput(f"{what}.{name}", "is read-only", allowed=_allowed_fields(model))
         if name not in model.model_fields:
-            raise InvalidInput(f"{what}.{name}", "is not a field that can be updated", allowed=_allowed_fields(model))
+            raise _unknown(f"{what}.{name}", str(name), model, "is not a field that can be updated")
     try:
         checked = model.model_validate(fields)
     except ValidationError as exc:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AliasChoices, Field, Strict
+from pydantic import AliasChoices, BeforeValidator, Field, Strict
 
 from src.database.models.tasks import TodoStatus
 from src.database.schemas.common import (
@@ -21,7 +21,18 @@ from src.database.schemas.common import (
 )
 
 PRIORITY_MIN, PRIORITY_MAX = 1, 5
-Priority = Annotated[int, Strict(), Field(ge=PRIORITY_MIN, le=PRIORITY_MAX)]
+
+
+def _priority(value: Any) -> Any:
+    # One message for every way to miss (9, 0, "3", True, 2.5), naming the range; bool is an int in Python.
+    if isinstance(value, bool) or not isinstance(value, int) or not PRIORITY_MIN <= value <= PRIORITY_MAX:
+        raise ValueError(
+            f"must be a whole number from {PRIORITY_MIN} (highest) to {PRIORITY_MAX} (lowest), not {repr(value)[:20]}"
+        )
+    return value
+
+
+Priority = Annotated[int, BeforeValidator(_priority), Strict()]
 """1 (highest) to 5 (lowest), as ck_todos_priority; a whole number, not "3" or True."""
 
 
@@ -63,7 +74,7 @@ class TodoSearch(SearchModel):
     priority_max: Priority | None = None
     created_after: Timestamp | None = None
     created_before: Timestamp | None = None
-    text: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    text: Annotated[Text, Field(min_length=1, max_length=200)] | None = None
     """Appears in the title or description (case-insensitive)."""
     chat_id: uuid.UUID | None = None
 
