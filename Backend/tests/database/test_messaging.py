@@ -46,7 +46,7 @@ async def test_add_message_to_a_missing_chat_is_a_lookup_error_and_the_transacti
 
 async def test_an_unknown_role_is_a_value_error(migrated: DatabaseManager) -> None:
     async with migrated.session() as session:
-        with pytest.raises(ValueError, match="'robot' is not a valid MessageRole"):
+        with pytest.raises(ValueError, match=r"message\.role: input should be 'user', 'assistant', 'system' or 'tool'"):
             await messaging.add_message(session, uuid.uuid4(), "robot", "x")
 
 
@@ -119,5 +119,5 @@ async def test_hostile_content_is_stored_verbatim(migrated: DatabaseManager, hos
 
 async def test_nul_in_content_is_refused_clearly(migrated: DatabaseManager) -> None:
     async with migrated.session() as session:
-        with pytest.raises(ValueError, match=r"message\.content contains a NUL character"):
+        with pytest.raises(ValueError, match=r"message\.content: contains a NUL character"):
             await messaging.add_message(session, uuid.uuid4(), "user", "a\x00b")
