@@ -10,6 +10,7 @@ errors inside a session block pass through untouched.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from types import TracebackType
 
@@ -81,6 +82,16 @@ def translate(
     if not (isinstance(exc, sa_exc.DBAPIError) or _raised_in(exc, _DRIVER_PATHS)):
         return None
     chain = list(_chain(exc))
+    if any(_raised_in(c, _CONNECT_PATHS) for c in chain) and any(
+        isinstance(c, TimeoutError | asyncio.CancelledError) for c in chain
+    ):
+        # A server that accepts the TCP connection and never answers: the connect timeout ran out.
+        where = settings.describe() if settings is not None else "the database"
+        return DatabaseTimeout(
+            f"{operation}: cannot connect to {where}: no answer within DB_CONNECT_TIMEOUT",
+            setting="DB_CONNECT_TIMEOUT",
+            operation=operation,
+        )
     for candidate in chain:
         if _raised_in(candidate, _CONNECT_PATHS):
             message = explain_connect_error(candidate, settings) if settings is not None else None
