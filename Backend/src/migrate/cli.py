@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
 import sys
 import traceback
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
@@ -85,48 +84,25 @@ def _settings(**options: Any) -> RunnerSettings:
 
 @contextlib.contextmanager
 def _database(settings: RunnerSettings) -> Iterator[ConnectionSettings]:
-    """The configured server, or else the embedded one: the dev server `migrate db start` keeps running
-    (left running), or one started here and stopped on exit, Ctrl-C and SIGTERM included."""
+    """The configured server, or the embedded one (started here, stopped on exit) when none is configured."""
     if settings.connection is not None:
         yield settings.connection
         return
     from src.database import embedded
-    from src.migrate import devdb
 
-    signals = devdb.ServerSignals()
-    with signals.active():
-        try:
-            with signals.deferred():
-                server = embedded.start(settings.embedded_dir)
-        except embedded.DataDirError as exc:
-            raise ConfigError(str(exc)) from exc
-        except embedded.EmbeddedServerError as exc:
-            raise ConnectionFailed(str(exc)) from exc
-        for note in server.recovered:
-            click.echo(f"migrate: {note}", err=True)
-        which = " (the dev server of `migrate db start`, left running)" if server.kept else ""
-        click.echo(
-            f"migrate: no database configured (DATABASE_URL or DB_*), using embedded PostgreSQL "
-            f"{server.major_version} in {_shown_path(server.data_dir)}{which}",
-            err=True,
-        )
-        try:
-            if signals.received is not None:  # it came while the server started: stop it and go
-                raise KeyboardInterrupt
-            yield server.settings()
-        except KeyboardInterrupt:
-            # Outside asyncio (or a signal during the start): asyncio turns Ctrl-C into a cancelled task
-            # instead, which `_run` reports once the server is stopped below.
-            signals.received = signals.received or signal.SIGINT
-        finally:
-            with signals.deferred():
-                server.stop()
-            if signals.terminated:  # in place of the cancelled task's CancelledError
-                click.echo("migrate: terminated", err=True)
-                sys.exit(signals.exit_code)
-        if signals.received is not None:
-            click.echo("migrate: interrupted", err=True)
-            sys.exit(signals.exit_code)
+    try:
+        server = embedded.start(settings.embedded_dir)
+    except embedded.EmbeddedServerError as exc:
+        raise ConnectionFailed(str(exc)) from exc
+    click.echo(
+        f"migrate: no database configured (DATABASE_URL or DB_*), using embedded PostgreSQL "
+        f"{server.major_version} in {_shown_path(server.data_dir)}",
+        err=True,
+    )
+    try:
+        yield server.settings()
+    finally:
+        server.stop()
 
 
 @contextlib.asynccontextmanager
@@ -770,149 +746,6 @@ def health(
         click.echo(f"migrate: not {what}: {message}", err=True)
         sys.exit(1)
     click.echo(f"{what}: {message}")
-
-
-# `migrate db`: the embedded server as a dev database that keeps running; the logic is in devdb.py.
-
-
-@main.group()
-def db() -> None:
-    """The embedded PostgreSQL as a dev database for your app, kept running between commands.
-
-    Its data lives in EMBEDDED_PGDATA (default .pgdata in the project); it listens on a unix socket in
-    that folder only. Point the app at it with the DATABASE_URL that `migrate db start` prints (or
-    `--write-env` to put it in .env). While it runs, `migrate` commands with no database configured use it.
-    """
-
-
-def _dev_data_dir() -> Path:
-    from src.database import embedded
-
-    return Path(read_environment().get(embedded.ENV_DATA_DIR) or embedded.DEFAULT_DATA_DIR).expanduser().resolve()
-
-
-def _dev_failure(exc: Exception) -> NoReturn:
-    from src.database import embedded
-
-    if isinstance(exc, embedded.DataDirError):
-        _fail(ConfigError(str(exc)), as_json=False)
-    _fail(ConnectionFailed(str(exc)), as_json=False)
-
-
-def _note_other_database(server: ConnectionSettings) -> None:
-    """Say so when DATABASE_URL / DB_* point elsewhere: then the app and `migrate` do not use this server."""
-    from src.database.connection import from_environment
-
-    try:
-        configured = from_environment(read_environment())
-    except ValueError:
-        return
-    if configured is not None and (configured.host, configured.port) != (server.host, server.port):
-        click.echo(
-            f"migrate: note: a database is configured ({configured.describe()}), so the app and `migrate` use "
-            f"that one, not this server, until you change DATABASE_URL / DB_*",
-            err=True,
-        )
-
-
-@db.command("start")
-@click.option(
-    "--write-env",
-    is_flag=True,
-    help="Also set DATABASE_URL in ./.env (created if missing; every other line is kept as it is).",
-)
-def db_start(write_env: bool) -> None:
-    """Start the dev PostgreSQL, or find it running; it keeps running until `migrate db stop`.
-
-    Prints the `export DATABASE_URL=...` line for your shell.
-    """
-    from src.database import embedded
-    from src.migrate import devdb
-
-    try:
-        started = devdb.start(_dev_data_dir())
-    except embedded.EmbeddedServerError as exc:
-        _dev_failure(exc)
-    for note in started.recovered:
-        click.echo(f"migrate: {note}", err=True)
-    server = started.server
-    if started.already_running:
-        click.echo(f"The dev PostgreSQL is already running in {server.data_dir} (pid {server.pid}).")
-    else:
-        click.echo(
-            f"Started the dev PostgreSQL {server.version} in {server.data_dir} (pid {server.pid}); "
-            f"it keeps running until `migrate db stop`."
-        )
-    click.echo("Point your app at it:")
-    click.echo(devdb.export_line(server.url))
-    if write_env:
-        written = devdb.write_env(Path(".env"), server.url)
-        done = "Set" if written.changed else "Already set:"
-        click.echo(f"{done} DATABASE_URL in {written.path} (other lines unchanged).")
-    _note_other_database(server.settings)
-
-
-@db.command("stop")
-def db_stop() -> None:
-    """Stop the dev PostgreSQL cleanly (its data stays in EMBEDDED_PGDATA)."""
-    from src.database import embedded
-    from src.migrate import devdb
-
-    data_dir = _dev_data_dir()
-    try:
-        pid = devdb.stop(data_dir)
-    except embedded.EmbeddedServerError as exc:
-        _dev_failure(exc)
-    if pid is None:
-        click.echo(f"The dev PostgreSQL in {data_dir} was not running.")
-    else:
-        click.echo(f"Stopped the dev PostgreSQL in {data_dir} (pid {pid}).")
-
-
-@db.command("status")
-def db_status() -> None:
-    """Whether the dev PostgreSQL runs, its version, data folder, pid and URL; exit 0 running, 1 not."""
-    from src.database import embedded
-    from src.migrate import devdb
-
-    data_dir = _dev_data_dir()
-    current = embedded.state(data_dir)
-    server = devdb.find(data_dir)
-    if server is None:
-        click.echo("running  no")
-        held = embedded.data_version(data_dir)
-        click.echo(
-            f"version  PostgreSQL {embedded.binary_version()} "
-            f"({f'data of PostgreSQL {held}' if held else 'no data yet'})"
-        )
-        click.echo(f"data     {data_dir}")
-        if current.stale_pid is not None:
-            click.echo(f"note     a stale postmaster.pid names pid {current.stale_pid}; `migrate db start` removes it")
-        click.echo("Start it with `migrate db start`.", err=True)
-        sys.exit(devdb.EXIT_NOT_RUNNING)
-    how = (
-        "kept running by `migrate db start`"
-        if server.kept
-        else "started by a migrate command still running; it stops when that command ends"
-    )
-    click.echo(f"running  yes, pid {server.pid}, {how}")
-    click.echo(f"version  PostgreSQL {server.version}")
-    click.echo(f"data     {server.data_dir}")
-    click.echo(f"url      {server.url}")
-
-
-@db.command("url")
-@click.option("--export", "as_export", is_flag=True, help="Print `export DATABASE_URL=...` for a shell's eval.")
-def db_url(as_export: bool) -> None:
-    """Print the dev PostgreSQL's URL only, for `export DATABASE_URL=$(migrate db url)`; exit 1 when not running."""
-    from src.migrate import devdb
-
-    data_dir = _dev_data_dir()
-    server = devdb.find(data_dir)
-    if server is None:
-        click.echo(f"migrate: error: no dev PostgreSQL runs in {data_dir}; start it with `migrate db start`", err=True)
-        sys.exit(devdb.EXIT_NOT_RUNNING)
-    click.echo(devdb.export_line(server.url) if as_export else server.url)
 
 
 if __name__ == "__main__":  # pragma: no cover
