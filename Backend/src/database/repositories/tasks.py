@@ -61,13 +61,19 @@ async def create_todos(session: AsyncSession, todos: Iterable[TodoInput]) -> lis
         raise InvalidInput.combine(problems)
     if not checked:
         return []
-    # Every row with every column, so SQLAlchemy sends them as one multi-row INSERT.
-    rows = [{common.ATTRIBUTE_NAMES.get(k, k): v for k, v in c.model_dump().items()} for c in checked]
+    # Every row with every column (render_nulls keeps the None ones), so that SQLAlchemy sends them all as
+    # one multi-row INSERT. The ids are made here: SQLAlchemy can keep a multi-row INSERT's RETURNING in
+    # the order given only with ids it knows beforehand (else it sends one INSERT per row); these put the
+    # rows back in order instead. uuid4 is what gen_random_uuid() would have made.
+    rows = [
+        {common.ATTRIBUTE_NAMES.get(k, k): v for k, v in c.model_dump().items()} | {"id": uuid.uuid4()} for c in checked
+    ]
     referenced = [(f"todos[{i}].chat_id", c.chat_id) for i, c in enumerate(checked) if c.chat_id is not None]
     await require_chats(session, [chat_id for _, chat_id in referenced], field=[name for name, _ in referenced])
     async with sessions.write(session):
-        query = insert(Todo).returning(Todo, sort_by_parameter_order=True)
-        return list((await session.scalars(query, rows)).all())
+        query = insert(Todo).returning(Todo).execution_options(render_nulls=True)
+        stored = {todo.id: todo for todo in (await session.scalars(query, rows)).all()}
+    return [stored[row["id"]] for row in rows]
 
 
 async def get_todo(session: AsyncSession, todo_id: uuid.UUID | str) -> Todo | None:
