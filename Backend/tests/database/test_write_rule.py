@@ -160,9 +160,6 @@ async def test_a_wrong_status_listing_lists_the_valid_ones(migrated: DatabaseMan
             await get_todos_by_status(session, "done")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="known bug: ORM bulk insert with RETURNING sends one INSERT per row here (3 seen)"
-)
 async def test_create_todos_stores_many_with_one_insert_in_the_order_given(migrated: DatabaseManager) -> None:
     async with migrated.session() as session:
         with statements(migrated) as sent:
