@@ -6,7 +6,7 @@ Agent code never needs to catch a SQLAlchemy or asyncpg exception for something 
 | error                  | builtin        | retryable | when                                                      |
 | ---------------------- | -------------- | --------- | --------------------------------------------------------- |
 | `InvalidInput`         | ValueError     | no        | a field breaks a rule of the schema (names field, allowed) |
-| `StateConflict`        | ValueError     | no        | a state machine refuses the change (an execution finishes once) |
+| `StateConflict`        | ValueError     | no        | a state machine refuses the change (runs finish once)     |
 | `NotFound`             | LookupError    | no        | a referenced row does not exist (names it and the field)  |
 | `SessionClosed`        | RuntimeError   | no        | a session used after its `async with` block ended        |
 | `ManagerClosed`        | RuntimeError   | no        | a manager used after `close()`                            |

@@ -156,7 +156,7 @@ BAD_TODOS: list[tuple[object, str]] = [
     ({"title": "t", "metadata": {"k": float("nan")}}, r"todo\.metadata: .*JSON cannot hold"),
     ({"title": "t", "metadata": {"k": {1, 2}}}, r"todo\.metadata: .*set, which JSON cannot hold"),
     ({"title": "t", "status": "done"}, r"todo\.status: .*'pending', 'in_progress', 'completed' or 'cancelled'"),
-    ({"title": "t", "due_at": datetime(2030, 1, 1)}, r"todo\.due_at: .*timezone"),  # noqa: DTZ001 - the point
+    ({"title": "t", "due_at": datetime(2030, 1, 1)}, r"todo\.due_at: .*timezone"),
     ({"title": "t", "owner": "me"}, r"todo\.owner: is not a field \(allowed: chat_id, completed_at, descr"),
     ({"titel": "t"}, r"todo\.titel: is not a field; did you mean 'title'\?"),
     ({"title": "t", "id": uuid.uuid4()}, r"todo\.id: is set by the database"),
@@ -230,7 +230,8 @@ async def test_a_todo_of_an_existing_chat_is_stored_with_it(migrated: DatabaseMa
 async def test_an_unknown_status_lists_the_valid_ones(migrated: DatabaseManager) -> None:
     async with migrated.session() as session:
         with pytest.raises(
-            InvalidInput, match=r"status: 'done' is not one of .*\(allowed: pending, in_progress, completed, cancelled\)"
+            InvalidInput,
+            match=r"status: 'done' is not one of .*\(allowed: pending, in_progress, completed, cancelled\)",
         ):
             await tasks.get_todos_by_status(session, "done")
 
@@ -492,7 +493,7 @@ async def test_search_filters_combine_with_and(migrated: DatabaseManager) -> Non
     [
         ({"status": ["done"]}, r"search\.status\.0: .*'pending'"),
         ({"priority_min": 0}, r"search\.priority_min: must be a whole number from 1"),
-        ({"created_after": datetime(2030, 1, 1)}, r"search\.created_after: .*timezone"),  # noqa: DTZ001
+        ({"created_after": datetime(2030, 1, 1)}, r"search\.created_after: .*timezone"),
         ({"text": ""}, r"search\.text: .*at least 1 character"),
         ({"colour": "red"}, r"search\.colour"),
     ],
