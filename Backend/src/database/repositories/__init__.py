@@ -39,6 +39,8 @@ from src.database.repositories.tasks import (
     search_todos,
     update_todo,
 )
+
+# agents and telegram: today's names; branch repos-b adds new ones (and may rework these two imports).
 from src.database.repositories.telegram import expire_sessions, get_session, upsert_session
 
 __all__ = [

@@ -94,7 +94,7 @@ async def create_chat(
             for name, value in common.attributes(checked).items():
                 setattr(chat, name, value)
             session.add(chat)
-            await session.flush([chat])  # eager_defaults: one INSERT ... RETURNING fills id and timestamps
+            await session.flush()  # eager_defaults: one INSERT ... RETURNING fills id and timestamps
             return chat
         query = insert(Chat).values(**common.attributes(checked)).returning(Chat)
         return (await session.scalars(query)).one()
@@ -189,15 +189,12 @@ async def _insert_messages(
 ) -> list[Message]:
     items = [body.model_dump(mode="json") for body in bodies]
     async with sessions.write(session):
-        stored = list(
-            (
-                await session.scalars(
-                    select(Message).from_statement(_INSERT_MESSAGES), {"items": items, "chat_id": chat_id}
-                )
-            ).all()
-        )
-        if not stored:
-            raise NotFound("chat", chat_id, field=field)
+        query = select(Message).from_statement(_INSERT_MESSAGES)
+        stored = list((await session.scalars(query, {"items": items, "chat_id": chat_id})).all())
+    if not stored:
+        # Raised after the write, not inside it: nothing was inserted, so there is nothing to roll back,
+        # and a rollback would expire every object the caller holds from this session.
+        raise NotFound("chat", chat_id, field=field)
     return sorted(stored, key=lambda m: (m.created_at, m.id))
 
 

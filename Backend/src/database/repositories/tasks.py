@@ -25,8 +25,6 @@ from src.database.schemas.tasks import TodoCreate, TodoSearch, TodoUpdate
 TodoInput = Todo | TodoCreate | Mapping[str, Any]
 """What `create_todo` takes: a new ORM object (the spec's way), a TodoCreate, or a mapping of its fields."""
 
-_BULK_ROWS = 1000
-"""Rows per INSERT: 1,000 rows of 11 columns stay well under PostgreSQL's 32,767 parameters a statement."""
 _NEWEST_FIRST = (Todo.created_at.desc(), Todo.id.desc())
 
 
@@ -63,21 +61,19 @@ async def create_todos(session: AsyncSession, todos: Iterable[TodoInput]) -> lis
         raise InvalidInput.combine(problems)
     if not checked:
         return []
-    # One INSERT ... VALUES (...), (...) RETURNING (SQLAlchemy's executemany path sent one INSERT per row
-    # here). The ids are made here so the rows can be returned in the order given, which RETURNING does not
-    # promise for a multi-row VALUES.
+    # Every row with every column (render_nulls keeps the None ones), so that SQLAlchemy sends them all as
+    # one multi-row INSERT. The ids are made here: SQLAlchemy can keep a multi-row INSERT's RETURNING in
+    # the order given only with ids it knows beforehand (else it sends one INSERT per row); these put the
+    # rows back in order instead. uuid4 is what gen_random_uuid() would have made.
     rows = [
-        {"id": uuid.uuid4(), **{common.ATTRIBUTE_NAMES.get(k, k): v for k, v in c.model_dump().items()}}
-        for c in checked
+        {common.ATTRIBUTE_NAMES.get(k, k): v for k, v in c.model_dump().items()} | {"id": uuid.uuid4()} for c in checked
     ]
     referenced = [(f"todos[{i}].chat_id", c.chat_id) for i, c in enumerate(checked) if c.chat_id is not None]
     await require_chats(session, [chat_id for _, chat_id in referenced], field=[name for name, _ in referenced])
     async with sessions.write(session):
-        stored: dict[uuid.UUID, Todo] = {}
-        for start in range(0, len(rows), _BULK_ROWS):
-            batch = insert(Todo).values(rows[start : start + _BULK_ROWS]).returning(Todo)
-            stored.update((t.id, t) for t in (await session.scalars(batch)).all())
-        return [stored[row["id"]] for row in rows]
+        query = insert(Todo).returning(Todo).execution_options(render_nulls=True)
+        stored = {todo.id: todo for todo in (await session.scalars(query, rows)).all()}
+    return [stored[row["id"]] for row in rows]
 
 
 async def get_todo(session: AsyncSession, todo_id: uuid.UUID | str) -> Todo | None:

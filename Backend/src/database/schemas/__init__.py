@@ -3,3 +3,34 @@ field optional; only the fields set are written), `XSearch` (filters) and `XRead
 with `XRead.model_validate(obj)`). Usable by a FastAPI app as request and response bodies; the repository
 functions accept them as well as ORM objects and mappings.
 """
+
+from src.database.schemas.messaging import (
+    ChatCreate,
+    ChatRead,
+    ChatSearch,
+    ChatUpdate,
+    ChatWithMessages,
+    MessageBody,
+    MessageCreate,
+    MessageRead,
+    MessageSearch,
+)
+from src.database.schemas.tasks import TodoCreate, TodoRead, TodoSearch, TodoUpdate
+
+# The agents and telegram models live on branch repos-b (schemas/agents.py, schemas/telegram.py); their
+# names join this list when it is merged.
+__all__ = [
+    "ChatCreate",
+    "ChatRead",
+    "ChatSearch",
+    "ChatUpdate",
+    "ChatWithMessages",
+    "MessageBody",
+    "MessageCreate",
+    "MessageRead",
+    "MessageSearch",
+    "TodoCreate",
+    "TodoRead",
+    "TodoSearch",
+    "TodoUpdate",
+]

@@ -122,6 +122,8 @@ Text500 = Annotated[str, StringConstraints(max_length=500), AfterValidator(_no_n
 """Text of at most 500 characters (the `char_length(x) <= 500` CHECKs; both count characters)."""
 Title = Annotated[str, StringConstraints(max_length=500), AfterValidator(_not_blank), AfterValidator(_no_nul)]
 """A required title: not blank, at most 500 characters."""
+SearchText = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_nul)]
+"""A piece of text to look for (case-insensitive; `%` and `_` are matched literally)."""
 Timestamp = AwareDatetime
 """A timezone-aware datetime: a naive one would be read in the server's time zone, silently."""
 
@@ -324,6 +326,7 @@ __all__ = [
     "NonBlankText",
     "ReadModel",
     "SearchModel",
+    "SearchText",
     "Text",
     "Text500",
     "Timestamp",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
 from pydantic import AliasChoices, Field
 
@@ -15,14 +15,12 @@ from src.database.schemas.common import (
     JsonObject,
     ReadModel,
     SearchModel,
+    SearchText,
     Text,
     Text500,
     Timestamp,
     UpdateModel,
 )
-
-SearchText = Annotated[Text, Field(min_length=1, max_length=200)]
-"""A piece of text to look for (case-insensitive; `%` and `_` are matched literally)."""
 
 
 class ChatCreate(CreateModel):

@@ -14,6 +14,7 @@ from src.database.schemas.common import (
     JsonObject,
     ReadModel,
     SearchModel,
+    SearchText,
     Text,
     Timestamp,
     Title,
@@ -74,7 +75,7 @@ class TodoSearch(SearchModel):
     priority_max: Priority | None = None
     created_after: Timestamp | None = None
     created_before: Timestamp | None = None
-    text: Annotated[Text, Field(min_length=1, max_length=200)] | None = None
+    text: SearchText | None = None
     """Appears in the title or description (case-insensitive)."""
     chat_id: uuid.UUID | None = None
 
