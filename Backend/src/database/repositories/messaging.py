@@ -47,7 +47,8 @@ _CHATS_NEWEST_FIRST = (Chat.created_at.desc(), Chat.id.desc())
 _MESSAGES_IN_TIME_ORDER = (Message.created_at, Message.id)
 
 # One statement for one message or many: it inserts nothing when the chat does not exist (no foreign-key
-# error to abort the caller's transaction), and gives the n-th message the time
+# error to abort the caller's transaction; the chat row is locked as the foreign key's check would, so a
+# delete under way is waited for and then counts as missing), and gives the n-th message the time
 # max(now by the clock, the chat's latest message) + n microseconds, so messages keep the order they were
 # added in even within one transaction, and after the chat's earlier ones even if the clock stepped back.
 # The latest message is one step down ix_messages_chat_id_created_at.
@@ -63,6 +64,7 @@ _INSERT_MESSAGES = text(
     CROSS JOIN LATERAL jsonb_array_elements(CAST(:items AS jsonb)) WITH ORDINALITY AS m(item, n)
     WHERE c.id = :chat_id
     ORDER BY m.n
+    FOR KEY SHARE OF c
     RETURNING messaging.messages.*
     """
 ).bindparams(bindparam("items", type_=JSONB), bindparam("chat_id", type_=PgUUID(as_uuid=True)))
@@ -188,7 +190,7 @@ async def _insert_messages(
     session: AsyncSession, chat_id: uuid.UUID, bodies: Sequence[MessageBody], *, field: str
 ) -> list[Message]:
     items = [body.model_dump(mode="json") for body in bodies]
-    async with sessions.write(session):
+    async with sessions.write(session, fields={chat_id: field}):
         query = select(Message).from_statement(_INSERT_MESSAGES)
         stored = list((await session.scalars(query, {"items": items, "chat_id": chat_id})).all())
     if not stored:
