@@ -19,13 +19,13 @@ from sqlalchemy import bindparam, delete, insert, inspect, select, text, tuple_,
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from src.database import sessions
 from src.database.errors import InvalidInput, NotFound
 from src.database.models import Chat, Message, MessageRole
 from src.database.repositories.filters import contains_text
+from src.database.repositories.objects import adopt
 from src.database.repositories.paging import Page, check_limit, decode_cursor, page_of
 from src.database.schemas import common
 from src.database.schemas.messaging import (
@@ -168,7 +168,7 @@ def _message_body(item: object, what: str, chat_id: uuid.UUID | None) -> tuple[u
     named: object = None
     if isinstance(item, Message):
         named = inspect(item).dict.get("chat_id")
-        body = common.creation(item, MessageBody, Message, what=what)
+        body = common.creation(item, MessageBody, Message, what=what, ignore={"chat_id"})
     else:
         if isinstance(item, BaseModel):
             fields: Any = item.model_dump(exclude_unset=True)
@@ -198,17 +198,6 @@ async def _insert_messages(
         # and a rollback would expire every object the caller holds from this session.
         raise NotFound("chat", chat_id, field=field)
     return sorted(stored, key=lambda m: (m.created_at, m.id))
-
-
-def _adopt(session: AsyncSession, given: Message, stored: Message) -> Message:
-    """Make the caller's new Message object the stored row (as `session.add` would have), without a
-    second statement: it takes the row's values and replaces `stored` in the session."""
-    session.expunge(stored)
-    for column in Message.__mapper__.column_attrs:
-        set_committed_value(given, column.key, getattr(stored, column.key))
-    make_transient_to_detached(given)
-    session.add(given)
-    return given
 
 
 @overload
@@ -261,7 +250,7 @@ async def add_message(
     if named is None:
         raise InvalidInput("message.chat_id", "is required")
     stored = (await _insert_messages(session, named, [body], field="message.chat_id"))[0]
-    return _adopt(session, chat_id, stored) if isinstance(chat_id, Message) else stored
+    return adopt(session, chat_id, stored) if isinstance(chat_id, Message) else stored
 
 
 async def add_messages(
@@ -285,8 +274,7 @@ async def add_messages(
         return []
     stored = await _insert_messages(session, chat, bodies, field="chat_id")
     return [
-        _adopt(session, item, row) if isinstance(item, Message) else row
-        for item, row in zip(given, stored, strict=True)
+        adopt(session, item, row) if isinstance(item, Message) else row for item, row in zip(given, stored, strict=True)
     ]
 
 
