@@ -156,6 +156,23 @@ async def test_a_foreign_key_violation_at_a_write_is_a_not_found_naming_the_refe
     assert titles == {"earlier", "after"}
 
 
+async def test_a_foreign_key_violation_inside_a_transaction_says_the_transaction_must_end(
+    migrated: DatabaseManager,
+) -> None:
+    missing = uuid.uuid4()
+    with pytest.raises(NotFound) as raised:
+        async with migrated.transaction() as session:
+            await tasks.create_todo(session, {"title": "earlier"})
+            session.add(Todo(title="added by hand", chat_id=missing))
+            await tasks.create_todo(session, {"title": "the write that flushes it"})
+    assert str(raised.value) == (
+        f"chat {missing} does not exist (todo.chat_id); the database aborted the transaction: "
+        "leave the transaction() block and retry"
+    )
+    async with migrated.session() as session:
+        assert (await session.scalars(select(Todo.title))).all() == []  # the block rolled back as a whole
+
+
 async def test_the_named_foreign_keys_are_every_foreign_key_of_the_schema(
     migrated: DatabaseManager, conn: asyncpg.Connection
 ) -> None:
