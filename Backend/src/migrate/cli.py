@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import asyncpg
 import click
 
-from src.database.connection import ConnectionSettings, read_environment
+from src.postgres.settings import ConnectionSettings, read_environment
 
 if TYPE_CHECKING:
     from src.database.config import DatabaseConfig
@@ -88,7 +88,7 @@ def _database(settings: RunnerSettings) -> Iterator[ConnectionSettings]:
     if settings.connection is not None:
         yield settings.connection
         return
-    from src.database import embedded
+    from src.postgres import embedded
 
     try:
         server = embedded.start(settings.embedded_dir)
