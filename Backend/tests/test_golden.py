@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from src.migrate.cli import main
+from src.app.cli import main
 from src.postgres.settings import ConnectionSettings
 from tests.support import url_of, write_migrations
 

@@ -20,8 +20,8 @@ import asyncpg
 import pytest
 import uvicorn
 
+from src.app.health import HealthApp, Receive, Scope, Send
 from src.database.config import DatabaseConfig
-from src.database.health import HealthApp, Receive, Scope, Send
 from src.database.manager import DatabaseManager
 from src.migrate import runner
 from src.migrate.files import discover

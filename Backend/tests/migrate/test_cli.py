@@ -12,7 +12,7 @@ from subprocess import PIPE
 
 from click.testing import CliRunner, Result
 
-from src.migrate.cli import main
+from src.app.cli import main
 from src.migrate.files import discover
 from src.postgres.settings import ConnectionSettings
 from tests.support import PROJECT_MIGRATIONS, environ_without_settings, fetchval, url_of, write_migrations
