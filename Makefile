@@ -24,9 +24,11 @@ test: lint typecheck pytest
 test-quick: $(STAMP)
 	$(BIN)/pytest -m "not slow"
 
+## lint: ruff, and the layering contracts in pyproject.toml (import-linter)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -25,8 +25,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "Backend"))
 
-from src.database import embedded  # noqa: E402
-from src.database.connection import ConnectionSettings, parse_url  # noqa: E402
+from src.postgres import embedded  # noqa: E402
+from src.postgres.settings import ConnectionSettings, parse_url  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 BIN = Path(sys.executable).parent

@@ -21,12 +21,12 @@ import asyncpg
 from common import machine, median, percentile, save, server, table
 
 from src.database.config import DatabaseConfig
-from src.database.connection import ConnectionSettings
 from src.database.manager import DatabaseManager
 from src.database.repositories import messaging, tasks
 from src.migrate import runner
 from src.migrate.files import discover
 from src.migrate.settings import DEFAULT_MIGRATIONS_DIR
+from src.postgres.settings import ConnectionSettings
 
 POOL = 16
 Op = Callable[[], Awaitable[Any]]

@@ -24,7 +24,7 @@ from typing import Any
 
 from common import BIN, Server, clean_env, machine, median, psql_path, save, server, table, timed
 
-from src.database.connection import ConnectionSettings
+from src.postgres.settings import ConnectionSettings
 
 
 def migration_sql(i: int) -> str:

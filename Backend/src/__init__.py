@@ -1,4 +1,6 @@
-"""The agent backend's database package: the migration runner (`src.migrate`) and data layer (`src.database`)."""
+"""The agent backend's database package, in four layers (docs/architecture.md): `src.app` (the `migrate`
+command line and the health app) on `src.migrate` (the runner as a library) and `src.database` (the data
+layer), both on `src.postgres` (how to reach PostgreSQL)."""
 
 from pathlib import Path
 

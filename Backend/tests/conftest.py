@@ -18,10 +18,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from src.database import embedded
 from src.database.config import DatabaseConfig
-from src.database.connection import ConnectionSettings, parse_url
 from src.database.manager import DatabaseManager
+from src.postgres import embedded
+from src.postgres.settings import ConnectionSettings, parse_url
 from tests.support import PrivateServer, config_for, url_of
 
 

@@ -9,8 +9,8 @@ from typing import Any
 from urllib.parse import quote
 
 from src.database.config import DatabaseConfig
-from src.database.connection import ConnectionSettings
 from src.migrate.settings import DEFAULT_MIGRATIONS_DIR
+from src.postgres.settings import ConnectionSettings
 
 PROJECT_MIGRATIONS = DEFAULT_MIGRATIONS_DIR
 
@@ -59,7 +59,7 @@ class PrivateServer:
     abruptly, or demanding passwords (`require_passwords`)."""
 
     def __init__(self, data_dir: Path) -> None:
-        from src.database import embedded
+        from src.postgres import embedded
 
         self.server = embedded.start(data_dir, delete_on_stop=True)
         self.settings = self.server.settings()

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from src import PROJECT_ROOT
-from src.database.connection import ConnectionSettings
 from src.database.manager import DatabaseManager
+from src.postgres.settings import ConnectionSettings
 from tests.support import url_of
 
 GUIDE = PROJECT_ROOT / "docs" / "data-layer.md"

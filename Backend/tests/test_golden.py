@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from src.database.connection import ConnectionSettings
-from src.migrate.cli import main
+from src.app.cli import main
+from src.postgres.settings import ConnectionSettings
 from tests.support import url_of, write_migrations
 
 GOLDEN = Path(__file__).parent / "golden"

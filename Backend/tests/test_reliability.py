@@ -28,13 +28,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from src.app.health import HealthApp
 from src.database.config import DatabaseConfig
-from src.database.connection import ConnectionSettings, Secret
 from src.database.errors import DatabaseTimeout
-from src.database.health import HealthApp
 from src.database.manager import DatabaseManager
 from src.database.models import Chat, Execution, Message, TelegramSession, Todo
 from src.database.repositories import agents, messaging, tasks, telegram
+from src.postgres.settings import ConnectionSettings, Secret
 from tests.support import (
     PrivateServer,
     config_for,

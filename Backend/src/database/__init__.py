@@ -3,7 +3,7 @@
     from src.database import DatabaseConfig, DatabaseManager
 
 The names below are loaded on first use, so importing a light submodule (the runner reads
-`src.database.connection` at every container start) does not pay for SQLAlchemy and pydantic.
+`src.postgres` at every container start) does not pay for SQLAlchemy and pydantic.
 """
 
 from __future__ import annotations

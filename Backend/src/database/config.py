@@ -1,10 +1,11 @@
 """DatabaseConfig: every setting of the data layer, from keyword arguments, the environment or `.env`.
 
-Priority, highest first: keyword arguments; the parts of `DATABASE_URL`; the `DB_*` variables; `.env`;
-the defaults below. So `DatabaseConfig(host="db", ...)` in code always means what it says, a
-`DATABASE_URL` in the environment wins over `DB_HOST` and friends, and `DB_PASSWORD` completes a URL
-that carries no password: the same rules, and the same variable names, as the `migrate` CLI
-(`src.database.connection`, held to the same answers by a test).
+Priority, highest first: keyword arguments; the environment; `.env`; the defaults below. Where the
+server is (host, port, database, user, password, sslmode, connect timeout) is read by the base layer's
+one reader, `src.postgres.settings.environment_fields`, the same the `migrate` CLI uses: a
+`DATABASE_URL` wins over `DB_HOST` and friends, and `DB_PASSWORD` completes a URL that carries no
+password. The other fields are plain `DB_*` variables (named in each field's alias). So
+`DatabaseConfig(host="db", ...)` in code always means what it says.
 
 The password is a `SecretStr`: it shows as asterisks in repr(), logs and errors (inputs are hidden from
 validation errors too), and URLs are built with SQLAlchemy's `URL.create`, so any character works.
@@ -15,38 +16,37 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import URL
 
-from src.database import connection
-from src.database.connection import ConnectionSettings, Secret
 from src.database.errors import UnknownSetting
+from src.postgres import settings
+from src.postgres.settings import ConnectionSettings, Secret
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 
-def _fields_from_url(url: str, *, setting: str) -> dict[str, Any]:
-    """The DatabaseConfig fields a postgresql:// URL names (ValueError naming `setting`, never echoing it)."""
-    parsed = connection.parse_url(url, setting=setting)
-    query = dict(parse_qsl(urlsplit(url.strip()).query))
-    fields: dict[str, Any] = {
-        "host": parsed.host,
-        "port": parsed.port,
-        "database": parsed.database,
-        "username": parsed.user,
-    }
-    if parsed.password is not None:
-        fields["password"] = parsed.password.get_secret_value()
-    if "sslmode" in query:
-        fields["sslmode"] = parsed.sslmode
-    if "connect_timeout" in query:
-        fields["connect_timeout"] = parsed.connect_timeout
-    if parsed.application_name is not None:
-        fields["application_name"] = parsed.application_name
+_LOCATION_FIELDS = {
+    "host": "host",
+    "port": "port",
+    "database": "database",
+    "user": "username",
+    "password": "password",
+    "sslmode": "sslmode",
+    "connect_timeout": "connect_timeout",
+    "application_name": "application_name",
+}
+"""ConnectionSettings field -> DatabaseConfig field."""
+
+
+def _location(parsed: dict[str, Any]) -> dict[str, Any]:
+    """DatabaseConfig fields from the base reader's ConnectionSettings fields."""
+    fields = {_LOCATION_FIELDS[name]: value for name, value in parsed.items()}
+    if isinstance(fields.get("password"), Secret):
+        fields["password"] = fields["password"].get_secret_value()
     return fields
 
 
@@ -88,24 +88,27 @@ def _refuse_unknown_keywords(settings_cls: type[BaseSettings], init_settings: Py
             raise UnknownSetting(key, _suggest(key, list(fields)))
 
 
-class _DatabaseUrlSource(PydanticBaseSettingsSource):
-    """Expands `DATABASE_URL` (environment, else `.env`) into the fields it names, below keyword arguments
-    and above the `DB_*` variables."""
+class _EnvironmentSource(PydanticBaseSettingsSource):
+    """The environment over `.env` (the base layer's `read_environment`): the location settings through
+    the base layer's reader, every other field by its `DB_*` name. Unknown variables are ignored: the
+    environment holds settings of other programs too. Names are upper case, as the docs write them."""
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False  # unused: __call__ answers for all fields at once
 
     def __call__(self) -> dict[str, Any]:
         env_file = self.config.get("env_file")
-        environ = connection.read_environment(Path(str(env_file)) if env_file else None)
-        url = environ.get(connection.ENV_URL)
-        if not url:
-            return {}
-        parts = _fields_from_url(url, setting=connection.ENV_URL)
-        # Keyed by alias (DB_HOST, ...), as the environment source keys them, so this source's priority
-        # decides between the two instead of pydantic's preference for aliases over names.
-        fields = self.settings_cls.model_fields
-        return {str(fields[name].validation_alias or name): value for name, value in parts.items()}
+        environ = settings.read_environment(Path(str(env_file)) if env_file else None)
+        found = _location(settings.environment_fields(environ))
+        values: dict[str, Any] = {}
+        for name, info in self.settings_cls.model_fields.items():
+            # Keyed by alias (DB_POOL_SIZE, ...), so a validation error names the variable to fix.
+            alias = str(info.validation_alias or name)
+            if name in found:
+                values[alias] = found[name]
+            elif alias not in settings.CONNECTION_ENV and environ.get(alias):
+                values[alias] = environ[alias]
+        return values
 
 
 class DatabaseConfig(BaseSettings):
@@ -125,16 +128,16 @@ class DatabaseConfig(BaseSettings):
         frozen=True,
     )
 
-    host: str = Field(connection.DEFAULT_HOST, validation_alias=connection.ENV_HOST, min_length=1)
+    host: str = Field(settings.DEFAULT_HOST, validation_alias=settings.ENV_HOST, min_length=1)
     """Server host name or IP, or a unix-socket directory (a path starting with `/`)."""
-    port: int = Field(connection.DEFAULT_PORT, validation_alias=connection.ENV_PORT, ge=1, le=65535)
-    database: str = Field(connection.DEFAULT_DATABASE, validation_alias=connection.ENV_NAME, min_length=1)
-    username: str = Field(connection.DEFAULT_USER, validation_alias=connection.ENV_USER, min_length=1)
-    password: SecretStr | None = Field(None, validation_alias=connection.ENV_PASSWORD)
-    sslmode: SslMode | None = Field(None, validation_alias=connection.ENV_SSLMODE)
+    port: int = Field(settings.DEFAULT_PORT, validation_alias=settings.ENV_PORT, ge=1, le=65535)
+    database: str = Field(settings.DEFAULT_DATABASE, validation_alias=settings.ENV_NAME, min_length=1)
+    username: str = Field(settings.DEFAULT_USER, validation_alias=settings.ENV_USER, min_length=1)
+    password: SecretStr | None = Field(None, validation_alias=settings.ENV_PASSWORD)
+    sslmode: SslMode | None = Field(None, validation_alias=settings.ENV_SSLMODE)
     """libpq's sslmode; None leaves asyncpg's default (`prefer`)."""
     connect_timeout: float = Field(
-        connection.DEFAULT_CONNECT_TIMEOUT, validation_alias=connection.ENV_CONNECT_TIMEOUT, gt=0
+        settings.DEFAULT_CONNECT_TIMEOUT, validation_alias=settings.ENV_CONNECT_TIMEOUT, gt=0
     )
     """Seconds to wait for a new connection (5 s; shared with the migrate CLI); past it: DatabaseUnavailable."""
     command_timeout: float | None = Field(10.0, validation_alias="DB_COMMAND_TIMEOUT", gt=0)
@@ -171,12 +174,12 @@ class DatabaseConfig(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         _refuse_unknown_keywords(settings_cls, init_settings)
-        return (init_settings, _DatabaseUrlSource(settings_cls), env_settings, dotenv_settings, file_secret_settings)
+        return (init_settings, _EnvironmentSource(settings_cls), file_secret_settings)
 
     @classmethod
     def from_url(cls, url: str, **overrides: Any) -> DatabaseConfig:
         """A config from a postgresql:// URL (e.g. from a secret store), plus any other settings."""
-        fields = _fields_from_url(url, setting="url")
+        fields = _location(settings.environment_fields({}, url=url, url_setting="url"))
         return cls(**{**fields, **overrides})
 
     def sqlalchemy_url(self) -> URL:
@@ -214,7 +217,7 @@ class DatabaseConfig(BaseSettings):
         return args
 
     def connection_settings(self) -> ConnectionSettings:
-        """The same location as the runner's ConnectionSettings (for the runner, and the parity test)."""
+        """The same location as the runner's ConnectionSettings (for the runner and the health probe)."""
         return ConnectionSettings(
             host=self.host,
             port=self.port,

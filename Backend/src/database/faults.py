@@ -17,7 +17,6 @@ from types import TracebackType
 import asyncpg
 from sqlalchemy import exc as sa_exc
 
-from src.database.connection import ConnectionSettings, explain_connect_error
 from src.database.errors import (
     ConnectionLost,
     DatabaseTimeout,
@@ -25,6 +24,8 @@ from src.database.errors import (
     DataLayerError,
     PoolExhausted,
 )
+from src.postgres.explain import explain_connect_error
+from src.postgres.settings import ConnectionSettings
 
 _DRIVER_PATHS = ("/asyncpg/", "/sqlalchemy/")
 _CONNECT_PATHS = ("/asyncpg/connect_utils.py",)

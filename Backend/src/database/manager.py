@@ -31,8 +31,8 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePoo
 
 from src.database import faults, sessions
 from src.database.config import DatabaseConfig
-from src.database.connection import explain_connect_error
 from src.database.errors import ManagerClosed
+from src.postgres.explain import explain_connect_error
 
 _IDLE_SINCE = "idle_since"
 

@@ -9,8 +9,9 @@ import time
 
 import asyncpg
 
-from src.database.connection import ConnectionSettings, explain_connect_error
 from src.migrate.errors import ConnectionFailed
+from src.postgres.explain import explain_connect_error
+from src.postgres.settings import ConnectionSettings
 
 
 def application_name(command: str) -> str:

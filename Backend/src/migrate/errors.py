@@ -1,58 +1,90 @@
-"""Every error the runner expects, one small tree; the CLI prints `str(error)` and exits with `exit_code`.
+"""Every error the runner expects, one small tree, and the one table of exit codes.
 
-Library exceptions (asyncpg, OSError, pglast) are translated into these where they happen, so a message
-always says what to do and never carries a password.
+The CLI prints `str(error)` and exits with `error.exit_code`. Library exceptions (asyncpg, OSError,
+pglast) are translated into these where they happen, so a message always says what to do and never
+carries a password. `EXIT_CODES` is the table docs/migrations.md shows (a test holds them equal).
 """
 
 from __future__ import annotations
 
-# Outcomes that are reports rather than errors still get their own exit codes.
-EXIT_LINT = 7
-"""`migrate lint` / `verify` found statements that break the rules."""
-EXIT_NOT_IDEMPOTENT = 8
-"""`migrate verify` found an INVALID index, or a re-run file changed the catalog or failed."""
+from enum import IntEnum
+
+
+class Exit(IntEnum):
+    """What a `migrate` command's exit status means. `migrate health` uses 0 and 1 only, as Docker's
+    HEALTHCHECK expects (it reserves 2)."""
+
+    OK = 0
+    MIGRATION_FAILED = 1
+    BAD_SETTING = 2
+    CANNOT_CONNECT = 3
+    MALFORMED_FILE = 4
+    DRIFT = 5
+    LOCK_TIMEOUT = 6
+    LINT = 7
+    NOT_IDEMPOTENT = 8
+    INTERRUPTED = 130
+    TERMINATED = 143
+
+
+EXIT_CODES: dict[Exit, str] = {
+    Exit.OK: "success",
+    Exit.MIGRATION_FAILED: "a migration's SQL failed; what it ran with was rolled back and the ledger is unchanged",
+    Exit.BAD_SETTING: "a bad option or setting (named in the message)",
+    Exit.CANNOT_CONNECT: "cannot connect: server down, wrong password, unknown database or host, lost connection",
+    Exit.MALFORMED_FILE: (
+        "a migration file is malformed: name, duplicate version, encoding, syntax, transaction control"
+    ),
+    Exit.DRIFT: "files and ledger disagree (drift)",
+    Exit.LOCK_TIMEOUT: "the lock wait ran out (the message names the holder)",
+    Exit.LINT: "`lint` or `verify` found lint findings",
+    Exit.NOT_IDEMPOTENT: "`verify` found an INVALID index, or a rerun that changed the catalog or failed",
+    Exit.INTERRUPTED: "interrupted (Ctrl-C, SIGINT)",
+    Exit.TERMINATED: "terminated (SIGTERM)",
+}
+"""One line per exit code, as the docs show it."""
 
 
 class MigrateError(Exception):
     """Base of every expected runner error."""
 
-    exit_code = 1
+    exit_code: Exit = Exit.MIGRATION_FAILED
 
 
 class ConfigError(MigrateError):
     """A setting is missing or wrong (names the setting)."""
 
-    exit_code = 2
+    exit_code = Exit.BAD_SETTING
 
 
 class ConnectionFailed(MigrateError):
     """The server cannot be reached, or refused us (host down, bad password, unknown database)."""
 
-    exit_code = 3
+    exit_code = Exit.CANNOT_CONNECT
 
 
 class MigrationFileError(MigrateError):
     """A migration file is malformed: its name, encoding, or content the runner refuses (names the file)."""
 
-    exit_code = 4
+    exit_code = Exit.MALFORMED_FILE
 
 
 class DriftError(MigrateError):
     """Files and ledger disagree: an applied file was edited or deleted, or a new file is out of order."""
 
-    exit_code = 5
+    exit_code = Exit.DRIFT
 
 
 class LockTimeout(MigrateError):
     """Another runner held the migration lock for longer than the lock-wait limit (names the holder)."""
 
-    exit_code = 6
+    exit_code = Exit.LOCK_TIMEOUT
 
 
 class MigrationFailed(MigrateError):
     """The server rejected a migration's SQL; that file's work was rolled back and the ledger is unchanged."""
 
-    exit_code = 1
+    exit_code = Exit.MIGRATION_FAILED
 
     def __init__(self, message: str, *, sqlstate: str | None = None) -> None:
         super().__init__(message)

@@ -6,10 +6,9 @@ each file on its own instead). A file holding a statement PostgreSQL refuses ins
 block (CREATE INDEX CONCURRENTLY, VACUUM, ...) runs statement by statement between transactions, and
 is recorded after its last statement succeeds.
 
-Files in a transaction are sent many to a message (see `script`). When the server reports an error
-without a position (a CHECK violation, a lock timeout), the runner finds the statement by running the
-transaction's files again one statement at a time, in a transaction it always rolls back, so the
-message still names the file, line and column.
+Files in a transaction are sent many to a message (see `script`). What a failure means (which file,
+line and column, whether the connection was lost, what was left applied) is worked out in `diagnosis`;
+the INVALID indexes an interrupted CREATE INDEX CONCURRENTLY leaves are handled in `indexes`.
 """
 
 from __future__ import annotations
@@ -23,22 +22,12 @@ from typing import Protocol
 
 import asyncpg
 
-from src.migrate import ledger, lock, script, sql
-from src.migrate.errors import ConnectionFailed, MigrateError, MigrationFailed, MigrationFileError
+from src.migrate import diagnosis, indexes, ledger, lock, script, sql
+from src.migrate.diagnosis import BatchFailed, is_connection_lost
 from src.migrate.files import MigrationFile
 from src.migrate.ledger import LedgerTable
 from src.migrate.plan import Plan, make_plan
 from src.migrate.script import TransactionMode
-
-# SQLSTATE classes that mean the connection or server went away, not that the migration is wrong.
-_CONNECTION_LOST_CLASSES = ("08", "57P01", "57P02", "57P03")
-
-
-def _is_connection_lost(exc: BaseException) -> bool:
-    """Whether `exc` means the server went away (also what a ROLLBACK or COMMIT raises then)."""
-    if isinstance(exc, asyncpg.PostgresError):
-        return (exc.sqlstate or "").startswith(_CONNECTION_LOST_CLASSES)
-    return isinstance(exc, (asyncpg.InterfaceError, OSError))
 
 
 @dataclass(frozen=True)
@@ -145,14 +134,6 @@ def _can_skip_parsing(files: Sequence[MigrationFile], mode: TransactionMode) -> 
     return mode is TransactionMode.ALL and all(sql.plainly_transactional(f.sql) for f in files)
 
 
-class _BatchFailed(Exception):
-    """A batch's SQL failed; raised through the transaction so it rolls back before the diagnosis."""
-
-    def __init__(self, batch: script.Batch, error: asyncpg.PostgresError) -> None:
-        self.batch = batch
-        self.error = error
-
-
 async def _apply_group(
     conn: asyncpg.Connection,
     files: Sequence[MigrationFile],
@@ -177,9 +158,9 @@ async def _apply_group(
                 try:
                     await conn.execute(batch.text)
                 except asyncpg.PostgresError as exc:
-                    if _is_connection_lost(exc):
+                    if is_connection_lost(exc):
                         raise
-                    raise _BatchFailed(batch, exc) from exc
+                    raise BatchFailed(batch, exc) from exc
                 took = await ledger.durations(conn, table, [f.version for f in batch.files])
                 for index, file in enumerate(batch.files):
                     if index and progress is not None:
@@ -188,93 +169,15 @@ async def _apply_group(
                     applied.append(result)
                     if progress is not None:
                         progress.finished(result)
-    except _BatchFailed as failed:
-        raise await _diagnose(conn, files, batches, parsed, table, failed) from failed.error
+    except BatchFailed as failed:
+        raise await diagnosis.diagnose(conn, files, batches, parsed, table, failed) from failed.error
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-        if not _is_connection_lost(exc):
+        if not is_connection_lost(exc):
             raise
-        raise _connection_lost(_label(current.files), exc, _LOST_TRANSACTION + _rolled_back(files)) from exc
+        raise diagnosis.connection_lost(
+            diagnosis.label(current.files), exc, diagnosis.LOST_TRANSACTION + diagnosis.rolled_back(files)
+        ) from exc
     return applied
-
-
-def _label(files: Sequence[MigrationFile]) -> str:
-    """The files of one batch, for a message about something that happened while it ran."""
-    if len(files) > 3:
-        return f"{files[0].filename} .. {files[-1].filename} ({len(files)} files sent together)"
-    return ", ".join(f.filename for f in files)
-
-
-_LOST_TRANSACTION = "The server rolls back a transaction its client lost. "
-
-
-def _rolled_back(files: Sequence[MigrationFile]) -> str:
-    if len(files) == 1:
-        return f"Nothing from {files[0].filename} was applied and the ledger is unchanged."
-    return (
-        f"It ran in one transaction with the other pending files from {files[0].filename} to "
-        f"{files[-1].filename} ({len(files)} files), which was rolled back: none of them was applied and "
-        "the ledger is unchanged."
-    )
-
-
-class _NothingFailed(Exception):
-    """The diagnosis ran everything without an error; its transaction must still roll back."""
-
-
-async def _diagnose(
-    conn: asyncpg.Connection,
-    files: Sequence[MigrationFile],
-    batches: Sequence[script.Batch],
-    parsed: dict[int, list[sql.Statement]],
-    table: LedgerTable,
-    failed: _BatchFailed,
-) -> MigrateError:
-    """The error to report for a failed batch, naming the file, line and column that caused it."""
-    exc, batch = failed.error, failed.batch
-    consequence = _rolled_back(files)
-    position = getattr(exc, "position", None)
-    located = failed.batch.locate(int(position)) if position else None
-    if located is not None:
-        file, offset = located
-        if exc.sqlstate == "42601":
-            # The server's parser found what pglast would have: report it as the malformed file it is.
-            return sql.syntax_error(file, offset, str(exc.args[0] if exc.args else exc), consequence)
-        return MigrationFailed(describe_sql_error(file, offset, exc, consequence), sqlstate=exc.sqlstate or "")
-    try:
-        for file in batch.files:
-            if file.version not in parsed:
-                parsed[file.version] = sql.parse(file)
-    except MigrationFileError as malformed:
-        return malformed
-    only = [(f, s) for f in batch.files for s in parsed[f.version]]
-    if len(only) == 1:
-        file, statement = only[0]
-        return MigrationFailed(
-            describe_sql_error(file, statement.offset, exc, consequence), sqlstate=exc.sqlstate or ""
-        )
-    # No position, several statements: run the same SQL again, the failing batch one statement at a
-    # time, so the error surfaces at its statement. Whatever happens, this transaction rolls back.
-    try:
-        async with conn.transaction():
-            await ledger.ensure(conn, table)
-            for earlier in batches[: batches.index(batch)]:
-                await conn.execute(earlier.text)
-            for file in batch.files:
-                await _run_statements(conn, file, parsed[file.version], consequence=consequence)
-            raise _NothingFailed
-    except MigrationFailed as found:
-        return found
-    except (_NothingFailed, asyncpg.PostgresError):
-        pass
-    except (asyncpg.InterfaceError, OSError) as lost:
-        return _connection_lost(_label(batch.files), lost, _LOST_TRANSACTION + consequence)
-    parts = [f"{_label(batch.files)}: ERROR {exc.sqlstate}: {exc.args[0] if exc.args else exc}", *_server_details(exc)]
-    parts.append(
-        "  the server gave no position, and the error did not recur when the files ran again one statement "
-        "at a time (it may depend on timing, e.g. a lock or statement timeout), so the statement is unknown"
-    )
-    parts.append(consequence)
-    return MigrationFailed("\n".join(parts), sqlstate=exc.sqlstate or "")
 
 
 async def _apply_file(
@@ -290,18 +193,12 @@ async def _apply_file(
     try:
         result = await _apply_outside_transaction(conn, file, statements, table, progress)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-        if not _is_connection_lost(exc):
+        if not is_connection_lost(exc):
             raise
-        raise _connection_lost(file.filename, exc, _NOT_RECORDED) from exc
+        raise diagnosis.connection_lost(file.filename, exc, diagnosis.NOT_RECORDED) from exc
     if progress is not None:
         progress.finished(result)
     return result
-
-
-_NOT_RECORDED = (
-    "It runs outside a transaction, so statements that finished before the loss took effect (its statements "
-    "should be idempotent); it was not recorded."
-)
 
 
 async def _apply_outside_transaction(
@@ -313,14 +210,14 @@ async def _apply_outside_transaction(
 ) -> Applied:
     await ledger.ensure(conn, table)
     started = time.perf_counter()
-    for index_name in await _drop_invalid_indexes(conn, statements):
+    for index_name in await indexes.drop_invalid(conn, statements):
         if progress is not None:
             progress.note(
                 f"dropped INVALID index {index_name}, left by an interrupted CREATE INDEX CONCURRENTLY; "
                 "building it again"
             )
-    await _run_statements(conn, file, statements, consequence=None)
-    await _refuse_invalid_indexes(conn, file, statements)
+    await diagnosis.run_statements(conn, file, statements, consequence=None)
+    await indexes.refuse_invalid(conn, file, statements)
     duration_ms = (time.perf_counter() - started) * 1000
     await ledger.record(
         conn,
@@ -332,110 +229,3 @@ async def _apply_outside_transaction(
         transactional=False,
     )
     return Applied(file, duration_ms, transactional=False)
-
-
-def _concurrent_index_targets(statements: Sequence[sql.Statement]) -> list[tuple[str, str]]:
-    """(table as written, index name) for each named CREATE INDEX CONCURRENTLY."""
-    targets = []
-    for statement in statements:
-        node = statement.node
-        if type(node).__name__ == "IndexStmt" and node.concurrent and node.idxname:
-            relation = node.relation
-            table = f'"{relation.schemaname}"."{relation.relname}"' if relation.schemaname else f'"{relation.relname}"'
-            targets.append((table, node.idxname))
-    return targets
-
-
-_INVALID_INDEX = """
-    SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-    WHERE i.indrelid = to_regclass($1) AND c.relname = $2 AND NOT i.indisvalid
-"""
-
-
-async def _drop_invalid_indexes(conn: asyncpg.Connection, statements: Sequence[sql.Statement]) -> list[str]:
-    """Drop INVALID indexes a failed earlier run of these statements left; `IF NOT EXISTS` would skip them.
-
-    We hold the runner's lock, so no other runner is building them now.
-    """
-    dropped = []
-    for table, index in _concurrent_index_targets(statements):
-        name = await conn.fetchval(_INVALID_INDEX, table, index)
-        if name is not None:
-            await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-            dropped.append(str(name))
-    return dropped
-
-
-async def _refuse_invalid_indexes(
-    conn: asyncpg.Connection, file: MigrationFile, statements: Sequence[sql.Statement]
-) -> None:
-    for table, index in _concurrent_index_targets(statements):
-        name = await conn.fetchval(_INVALID_INDEX, table, index)
-        if name is not None:
-            raise MigrationFailed(
-                f"{file.filename}: index {name} is INVALID after CREATE INDEX CONCURRENTLY (another session may "
-                "be building it, or it was left invalid outside the runner); drop it with "
-                f"DROP INDEX CONCURRENTLY {name} and run `migrate apply` again. The file was not recorded."
-            )
-
-
-async def _run_statements(
-    conn: asyncpg.Connection, file: MigrationFile, statements: list[sql.Statement], *, consequence: str | None
-) -> None:
-    """One statement per message. `consequence` says what a failure leaves behind; None means the file
-    runs outside a transaction, so the statements before the failing one took effect."""
-    for index, statement in enumerate(statements):
-        try:
-            await conn.execute(statement.text)
-        except (asyncpg.InterfaceError, OSError) as exc:
-            raise _connection_lost(file.filename, exc, _lost(consequence)) from exc
-        except asyncpg.PostgresError as exc:
-            if _is_connection_lost(exc):
-                raise _connection_lost(file.filename, exc, _lost(consequence)) from exc
-            sqlstate = exc.sqlstate or ""
-            position = getattr(exc, "position", None)
-            # The server counts characters from 1 within the statement we sent.
-            offset = statement.offset + (int(position) - 1 if position else 0)
-            if consequence is None:
-                consequence = (
-                    f"{file.filename} runs outside a transaction (it has statements PostgreSQL refuses inside one), "
-                    f"so the {index} statement(s) before this one took effect; it was not recorded in the ledger. "
-                    "Fix it and run `migrate apply` again (its statements should be idempotent)."
-                )
-            raise MigrationFailed(describe_sql_error(file, offset, exc, consequence), sqlstate=sqlstate) from exc
-
-
-def _lost(consequence: str | None) -> str:
-    return _NOT_RECORDED if consequence is None else _LOST_TRANSACTION + consequence
-
-
-def _connection_lost(what: str, exc: BaseException, consequence: str) -> ConnectionFailed:
-    return ConnectionFailed(
-        f"{what}: lost the connection to the server while applying it ({exc.__class__.__name__}: "
-        f"{exc}). {consequence} "
-        "Run `migrate apply` again once the server is back."
-    )
-
-
-def _server_details(exc: asyncpg.PostgresError) -> list[str]:
-    parts = []
-    for label in ("detail", "hint", "context"):
-        value = getattr(exc, label, None)
-        if value:
-            parts.append(f"  {label.upper()}: {value}")
-    if exc.sqlstate == "55P03":
-        parts.append("  the migration waited longer than lock_timeout (MIGRATE_LOCK_TIMEOUT) for a table lock")
-    elif exc.sqlstate == "57014":
-        parts.append("  the statement ran longer than statement_timeout (MIGRATE_STATEMENT_TIMEOUT)")
-    return parts
-
-
-def describe_sql_error(file: MigrationFile, offset: int, exc: asyncpg.PostgresError, consequence: str) -> str:
-    """`file:line:column: ERROR sqlstate: message`, the server's detail and hint, the offending line
-    with a caret, and what became of the work (`consequence`)."""
-    line, column = sql.line_and_column(file.sql, offset)
-    parts = [f"{file.filename}:{line}:{column}: ERROR {exc.sqlstate}: {exc.args[0] if exc.args else exc}"]
-    parts += _server_details(exc)
-    parts.append(sql.excerpt(file.sql, offset))
-    parts.append(consequence)
-    return "\n".join(parts)

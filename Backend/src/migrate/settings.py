@@ -1,7 +1,7 @@
 """The runner's settings: each one a command-line option, an environment variable, or `.env` entry.
 
 A command-line option wins over the environment, which wins over `.env`. Where to connect comes from
-`src.database.connection` (the same `DATABASE_URL` / `DB_*` variables the data layer reads).
+`src.postgres.settings` (the same `DATABASE_URL` / `DB_*` variables the data layer reads).
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from pathlib import Path
 
 import src
 from src import BACKEND_DIR
-from src.database import connection, embedded
-from src.database.connection import ConnectionSettings
 from src.migrate.ledger import DEFAULT_TABLE, LedgerTable
 from src.migrate.script import TransactionMode
+from src.postgres import embedded
+from src.postgres import settings as connection
+from src.postgres.settings import ConnectionSettings
 
 ENV_MIGRATIONS_DIR = "MIGRATIONS_DIR"
 ENV_LEDGER_TABLE = "MIGRATIONS_TABLE"
@@ -97,15 +98,8 @@ def resolve(
     def env(name: str) -> str | None:
         return _env(environ, name)
 
-    if database_url is not None:
-        conn: ConnectionSettings | None = connection.parse_url(database_url, setting="--database-url")
-        password = env(connection.ENV_PASSWORD)
-        if conn is not None and conn.password is None and password is not None:
-            conn = conn.with_password(password)
-    else:
-        conn = connection.from_environment(environ)
     return RunnerSettings(
-        connection=conn,
+        connection=connection.from_environment(environ, url=database_url, url_setting="--database-url"),
         embedded_dir=Path(env(embedded.ENV_DATA_DIR) or embedded.DEFAULT_DATA_DIR),
         migrations_dir=resolve_migrations_dir(environ, migrations_dir),
         ledger=resolve_ledger(environ, ledger_table),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from src.database.connection import ConnectionSettings, Secret, from_environment, parse_url
+from src.postgres.settings import ConnectionSettings, Secret, from_environment, parse_url
 
 
 def test_nothing_configured_means_none() -> None:

@@ -20,11 +20,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.database.connection import ConnectionSettings
 from src.database.errors import NotFound
 from src.database.manager import DatabaseManager
 from src.database.models import Execution, Message, TelegramSession, Todo
 from src.database.repositories import agents, messaging, tasks, telegram
+from src.postgres.settings import ConnectionSettings
 
 Write = Callable[[AsyncSession, uuid.UUID], Awaitable[Any]]
 

@@ -12,14 +12,14 @@ import asyncpg
 import pytest
 from click.testing import CliRunner
 
-from src.database.connection import ConnectionSettings, Secret
-from src.database.health import HealthApp
+from src.app.cli import main
+from src.app.health import HealthApp
 from src.database.manager import DatabaseManager
 from src.database.models import TodoStatus
 from src.database.repositories import agents, messaging, tasks, telegram
 from src.migrate import runner
-from src.migrate.cli import main
 from src.migrate.files import discover
+from src.postgres.settings import ConnectionSettings, Secret
 from tests.support import PROJECT_MIGRATIONS, PrivateServer, config_for, fetchval, url_of, write_migrations
 
 APP_ROLE = "agent_backend_app"

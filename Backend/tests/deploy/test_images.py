@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from src import BACKEND_DIR, PROJECT_ROOT
+from src.app.cli import ENV_HEALTH_HOST, ENV_HEALTH_PORT, main
 from src.database.config import DatabaseConfig
-from src.migrate.cli import ENV_HEALTH_HOST, ENV_HEALTH_PORT, main
 
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
 DOCKERFILE = (BACKEND_DIR / "Dockerfile").read_text()

@@ -8,12 +8,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from src.database.connection import ConnectionSettings
 from src.migrate import ledger, lock, runner, script
 from src.migrate.errors import DriftError, LockTimeout, MigrationFailed, MigrationFileError
 from src.migrate.files import discover
 from src.migrate.ledger import LedgerTable
 from src.migrate.script import TransactionMode
+from src.postgres.settings import ConnectionSettings
 from tests.support import write_migrations
 
 GOOD = {

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from src.database.connection import ConnectionSettings
-from src.migrate.cli import main
+from src.app.cli import main
 from src.migrate.files import discover
+from src.postgres.settings import ConnectionSettings
 from tests.support import PROJECT_MIGRATIONS, fetchval, url_of, write_migrations
 
 STEPS = {

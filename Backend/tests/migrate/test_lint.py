@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from src.migrate.cli import main
+from src.app.cli import main
 from src.migrate.files import discover
 from src.migrate.lint import lint
 from tests.support import PROJECT_MIGRATIONS, write_migrations

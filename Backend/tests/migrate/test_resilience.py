@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from src.database.connection import ConnectionSettings
 from src.migrate.files import discover
+from src.postgres.settings import ConnectionSettings
 from tests.support import (
     PROJECT_MIGRATIONS,
     PrivateServer,

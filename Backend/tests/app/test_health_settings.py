@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from src.database.health import HealthApp
+from src.app.health import HealthApp
 from src.database.manager import DatabaseManager
 from src.migrate import runner
 from src.migrate.files import discover

@@ -20,12 +20,12 @@ import asyncpg
 import pytest
 import uvicorn
 
+from src.app.health import HealthApp, Receive, Scope, Send
 from src.database.config import DatabaseConfig
-from src.database.connection import ConnectionSettings
-from src.database.health import HealthApp, Receive, Scope, Send
 from src.database.manager import DatabaseManager
 from src.migrate import runner
 from src.migrate.files import discover
+from src.postgres.settings import ConnectionSettings
 from tests.support import PROJECT_MIGRATIONS, PrivateServer, config_for, server_processes
 
 PROJECT_FILES = discover(PROJECT_MIGRATIONS)

@@ -1,11 +1,11 @@
 """Where the server is: `DATABASE_URL` or the `DB_*` variables, resolved to connection parameters.
 
-This module owns the names of the connection settings and how they combine. It uses the standard
-library only (plus python-dotenv for `.env`), because the `migrate` CLI reads it at every container
-start: importing pydantic-settings there costs about 90 ms (measured on this project's machine:
-`python -c "import pydantic_settings"` 0.18 s against 0.10 s for `import asyncpg, click`).
-`DatabaseConfig` in `config.py` declares the same variable names, taken from here, and the test suite
-holds both readers to the same answers.
+This module owns the names of the connection settings and how they combine, for the runner and the
+data layer alike: `DatabaseConfig` (src/database/config.py) takes its location fields from
+`environment_fields`, so there is one reader. It uses the standard library only (plus python-dotenv for
+`.env`), because the `migrate` CLI reads it at every container start: importing pydantic-settings there
+costs about 90 ms (measured on this project's machine: `python -c "import pydantic_settings"` 0.18 s
+against 0.10 s for `import asyncpg, click`).
 
 Errors are `ValueError`s whose message starts with the setting's name and never contains a password.
 """
@@ -30,6 +30,8 @@ ENV_CONNECT_TIMEOUT = "DB_CONNECT_TIMEOUT"
 
 # Setting any of these means "a database is configured"; with none of them the CLI uses the embedded server.
 LOCATION_ENV = (ENV_URL, ENV_HOST, ENV_PORT, ENV_NAME, ENV_USER, ENV_PASSWORD)
+CONNECTION_ENV = (*LOCATION_ENV, ENV_SSLMODE, ENV_CONNECT_TIMEOUT)
+"""Every variable `environment_fields` reads; nothing else reads them."""
 
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 5432
@@ -184,44 +186,66 @@ def parse_url(url: str, setting: str = ENV_URL) -> ConnectionSettings:
     return ConnectionSettings(**fields)
 
 
-def from_environment(environ: Mapping[str, str]) -> ConnectionSettings | None:
-    """The configured database, or None when no location setting is present.
+def environment_fields(
+    environ: Mapping[str, str], *, url: str | None = None, url_setting: str = ENV_URL
+) -> dict[str, Any]:
+    """Every location setting `environ` sets, as `ConnectionSettings` field values: the one reader of them.
 
-    `DATABASE_URL` wins over the `DB_*` parts; when the URL carries no password, `DB_PASSWORD`
-    supplies it, so the secret can live apart from the URL. `DB_SSLMODE` and `DB_CONNECT_TIMEOUT`
-    apply to either form, unless the URL sets them itself.
+    `url` (a command-line `--database-url`, named `url_setting` in errors) takes the place of
+    `DATABASE_URL`. A URL wins over the `DB_*` parts and fills in the defaults for what it leaves out;
+    when it carries no password, `DB_PASSWORD` supplies it, so the secret can live apart from the URL.
+    `DB_SSLMODE` and `DB_CONNECT_TIMEOUT` apply to either form, unless the URL sets them itself. An empty
+    variable counts as unset (`FOO=` in a compose file usually means "the default").
     """
 
     def get(name: str) -> str | None:
         value = environ.get(name)
         return value if value not in (None, "") else None
 
-    if not any(get(name) for name in LOCATION_ENV):
-        return None
     password = get(ENV_PASSWORD)
-    url = get(ENV_URL)
+    if url is None:
+        url, url_setting = get(ENV_URL), ENV_URL
+    fields: dict[str, Any] = {}
+    url_query: dict[str, str] = {}
     if url is not None:
-        settings = parse_url(url)
-        if settings.password is None and password is not None:
-            settings = settings.with_password(password)
+        parsed = parse_url(url, setting=url_setting)
+        fields = {name: getattr(parsed, name) for name in ("host", "port", "database", "user", "password")}
+        if parsed.application_name is not None:
+            fields["application_name"] = parsed.application_name
         url_query = dict(parse_qsl(urlsplit(url.strip()).query))
+        if "sslmode" in url_query:
+            fields["sslmode"] = parsed.sslmode
+        if "connect_timeout" in url_query:
+            fields["connect_timeout"] = parsed.connect_timeout
+        if parsed.password is None and password is not None:
+            fields["password"] = Secret(password)
     else:
+        for name, field in ((ENV_HOST, "host"), (ENV_NAME, "database"), (ENV_USER, "user")):
+            value = get(name)
+            if value is not None:
+                fields[field] = value
         port = get(ENV_PORT)
-        settings = ConnectionSettings(
-            host=get(ENV_HOST) or DEFAULT_HOST,
-            port=_port(port, ENV_PORT) if port is not None else DEFAULT_PORT,
-            database=get(ENV_NAME) or DEFAULT_DATABASE,
-            user=get(ENV_USER) or DEFAULT_USER,
-            password=Secret(password) if password is not None else None,
-        )
-        url_query = {}
+        if port is not None:
+            fields["port"] = _port(port, ENV_PORT)
+        if password is not None:
+            fields["password"] = Secret(password)
     sslmode = get(ENV_SSLMODE)
     if sslmode is not None and "sslmode" not in url_query:
-        settings = replace(settings, sslmode=_sslmode(sslmode, ENV_SSLMODE))
+        fields["sslmode"] = _sslmode(sslmode, ENV_SSLMODE)
     timeout = get(ENV_CONNECT_TIMEOUT)
     if timeout is not None and "connect_timeout" not in url_query:
-        settings = replace(settings, connect_timeout=_timeout(timeout, ENV_CONNECT_TIMEOUT))
-    return settings
+        fields["connect_timeout"] = _timeout(timeout, ENV_CONNECT_TIMEOUT)
+    return fields
+
+
+def from_environment(
+    environ: Mapping[str, str], *, url: str | None = None, url_setting: str = ENV_URL
+) -> ConnectionSettings | None:
+    """The configured database (see `environment_fields`), or None when no location setting is present
+    and no `url` is given: then the runner uses the embedded server."""
+    if url is None and not any(environ.get(name) for name in LOCATION_ENV):
+        return None
+    return ConnectionSettings(**environment_fields(environ, url=url, url_setting=url_setting))
 
 
 def read_environment(dotenv_path: Path | None = Path(".env")) -> dict[str, str]:
@@ -233,49 +257,3 @@ def read_environment(dotenv_path: Path | None = Path(".env")) -> dict[str, str]:
         values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
     values.update(os.environ)
     return values
-
-
-def explain_connect_error(exc: BaseException, settings: ConnectionSettings) -> str | None:
-    """A one-line, password-free explanation of why connecting failed, naming the setting to fix.
-
-    None when `exc` is not a connection failure we recognise (the caller re-raises it).
-    """
-    import asyncio
-    import socket
-    import ssl
-
-    import asyncpg
-
-    where = f"cannot connect to {settings.describe()}"
-    if isinstance(exc, asyncpg.InvalidPasswordError):
-        return (
-            f"{where}: password authentication failed for user {settings.user!r}; "
-            f"check {ENV_PASSWORD} (or the password in {ENV_URL})"
-        )
-    if isinstance(exc, asyncpg.InvalidCatalogNameError):
-        return f"{where}: database {settings.database!r} does not exist; create it, or fix {ENV_NAME} (or {ENV_URL})"
-    if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):
-        return f"{where}: {exc}; check {ENV_USER} (or the user in {ENV_URL}) and the server's pg_hba.conf"
-    if isinstance(exc, asyncpg.CannotConnectNowError | asyncpg.TooManyConnectionsError):
-        return f"{where}: the server is not accepting connections right now ({exc}); retry shortly"
-    if isinstance(exc, asyncpg.PostgresError):
-        return f"{where}: {exc.sqlstate}: {exc}"
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
-        return (
-            f"{where}: no answer within {settings.connect_timeout:g} s ({ENV_CONNECT_TIMEOUT}); "
-            f"is the host reachable and the port right?"
-        )
-    if isinstance(exc, socket.gaierror):
-        return f"{where}: unknown host {settings.host!r}; check {ENV_HOST} (or the host in {ENV_URL})"
-    if isinstance(exc, ssl.SSLError):
-        return f"{where}: TLS failed ({exc.reason or exc}); check {ENV_SSLMODE}"
-    if isinstance(exc, ConnectionRefusedError) or (
-        isinstance(exc, OSError) and exc.errno in (111, 2) and not isinstance(exc, socket.gaierror)
-    ):
-        return (
-            f"{where}: connection refused; is PostgreSQL running there? (check {ENV_HOST} and {ENV_PORT}, or {ENV_URL})"
-        )
-    if isinstance(exc, OSError | asyncpg.InterfaceError):
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return f"{where}: {reason}"
-    return None

@@ -31,13 +31,13 @@ from typing import Any
 import asyncpg
 
 from src.database.config import DatabaseConfig
-from src.database.connection import read_environment
 from src.database.manager import DatabaseManager, Health
 from src.migrate import runner, settings
 from src.migrate.errors import MigrateError
 from src.migrate.files import MigrationFile, discover
 from src.migrate.ledger import LedgerTable
 from src.migrate.plan import Plan
+from src.postgres.settings import read_environment
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from src import PROJECT_ROOT
-from src.database.connection import ConnectionSettings
+from src.postgres.settings import ConnectionSettings
 
 ENV_DATA_DIR = "EMBEDDED_PGDATA"
 DEFAULT_DATA_DIR = PROJECT_ROOT / ".pgdata"

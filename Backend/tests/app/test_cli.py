@@ -12,9 +12,9 @@ from subprocess import PIPE
 
 from click.testing import CliRunner, Result
 
-from src.database.connection import ConnectionSettings
-from src.migrate.cli import main
+from src.app.cli import main
 from src.migrate.files import discover
+from src.postgres.settings import ConnectionSettings
 from tests.support import PROJECT_MIGRATIONS, environ_without_settings, fetchval, url_of, write_migrations
 
 PROJECT_FILES = discover(PROJECT_MIGRATIONS)

@@ -1,0 +1,280 @@
+"""`migrate`: the command line. Each command parses its options, calls one function of
+`src.migrate.commands`, renders the result (`render`) and exits with the result's code.
+
+Exit codes are the table `src.migrate.errors.EXIT_CODES` (docs/migrations.md shows it). Expected errors
+print one message to stderr and no traceback (`--debug` shows it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+from src.app import render
+from src.app.options import DATABASE, json_option, settings_options
+from src.migrate import commands
+from src.migrate.errors import ConfigError, Exit, MigrateError
+from src.migrate.settings import RunnerSettings
+from src.postgres.settings import read_environment
+
+if TYPE_CHECKING:
+    from src.database.config import DatabaseConfig
+
+T = TypeVar("T")
+
+
+def run(
+    make: Callable[[], Coroutine[Any, Any, T]], *, as_json: bool = False, console: render.Console | None = None
+) -> T:
+    """Run a coroutine, turning every expected error into its message and exit code."""
+    try:
+        return asyncio.run(make())
+    except MigrateError as exc:
+        if console is not None:
+            console.failed()
+        render.fail(exc, as_json=as_json)
+    except KeyboardInterrupt:
+        click.echo("migrate: interrupted", err=True)
+        sys.exit(Exit.INTERRUPTED)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--debug", is_flag=True, help="Show the traceback of an error.")
+def main(debug: bool) -> None:
+    """Apply numbered raw-SQL migrations to PostgreSQL and report their state.
+
+    With no database configured (no DATABASE_URL or DB_* variable), commands use an embedded PostgreSQL
+    kept in .pgdata/ in the project.
+    """
+
+
+@main.command()
+@settings_options(*DATABASE, "transaction")
+@click.option("--target", type=int, metavar="N", help="Apply pending migrations up to and including version N.")
+@click.option("--allow-out-of-order", is_flag=True, help="Apply pending files numbered below the newest applied.")
+@click.option("--dry-run", is_flag=True, help="Show the plan and the SQL it would run; change nothing.")
+@json_option
+def apply(settings: RunnerSettings, target: int | None, allow_out_of_order: bool, dry_run: bool, as_json: bool) -> None:
+    """Apply every pending migration in order, recording each in the ledger.
+
+    All pending files run in one transaction with their ledger rows (or one per file with --transaction
+    per-file); a file PostgreSQL refuses in a transaction (CREATE INDEX CONCURRENTLY, ...) runs on its own
+    between them.
+    """
+    console = render.Console(progress=not as_json)
+    if dry_run:
+        plan = run(
+            lambda: commands.dry_run(
+                settings, target=target, allow_out_of_order=allow_out_of_order, events=render.Console(progress=False)
+            ),
+            as_json=as_json,
+        )
+        render.dry_run(plan, as_json=as_json)
+        return
+    report = run(
+        lambda: commands.apply(settings, target=target, allow_out_of_order=allow_out_of_order, events=console),
+        as_json=as_json,
+        console=console,
+    )
+    render.apply(report, as_json=as_json)
+
+
+@main.command()
+@settings_options(*DATABASE)
+@json_option
+def status(settings: RunnerSettings, as_json: bool) -> None:
+    """List every migration file and ledger row: applied (when, how long), pending, or drifted.
+
+    Exits 5 when files and ledger disagree (an applied file edited, renamed or missing, a file out of order).
+    """
+    report = run(lambda: commands.status(settings, events=render.Console()), as_json=as_json)
+    render.status(report, as_json=as_json)
+    sys.exit(report.exit_code)
+
+
+@main.command()
+@settings_options("database_url")
+@click.option(
+    "--timeout", type=float, default=60.0, show_default=True, metavar="SECONDS", help="Give up after this long."
+)
+def wait(settings: RunnerSettings, timeout: float) -> None:
+    """Wait until the database accepts connections (for container entrypoints); exit 3 on timeout."""
+    took = run(lambda: commands.wait(settings, give_up_after=timeout))
+    assert settings.connection is not None
+    click.echo(f"Database {settings.connection.describe()} accepts connections (after {took:.1f} s).")
+
+
+@main.command()
+@settings_options("migrations_dir")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path, dir_okay=False, exists=True))
+def lint(settings: RunnerSettings, files: tuple[Path, ...]) -> None:
+    """Report statements that fail when rerun, and squawk's unsafe-change rules, as file:line:column.
+
+    Checks every migration in the folder, or only FILES when given. Exits 7 when there are findings.
+    Needs no database.
+    """
+
+    async def go() -> commands.LintReport:
+        return commands.lint(settings, files)
+
+    report = run(go)
+    render.lint(report)
+    sys.exit(report.exit_code)
+
+
+@main.command()
+@settings_options(*DATABASE)
+@click.option("--rerun", is_flag=True, help="Also re-run each applied file in a rolled-back transaction.")
+def verify(settings: RunnerSettings, rerun: bool) -> None:
+    """Check names, checksums, order, lint and invalid indexes; with --rerun, prove every applied file is
+    idempotent by running it again inside a transaction that is rolled back and comparing the catalog.
+
+    Exits 5 on drift, 7 on lint findings, 8 when a rerun changes the catalog or an index is INVALID.
+    --rerun takes the same locks the files take (each is held only for its own rolled-back transaction).
+    """
+    report = run(lambda: commands.verify(settings, rerun=rerun, events=render.Console()))
+    render.verify(report)
+    sys.exit(report.exit_code)
+
+
+@main.command()
+@click.argument("name")
+@settings_options("migrations_dir")
+def new(settings: RunnerSettings, name: str) -> None:
+    """Create the next NNN_NAME.sql from a template; needs no database."""
+
+    async def go() -> Path:
+        return commands.new(settings, name)
+
+    render.new(run(go))
+
+
+@main.command()
+@settings_options(*DATABASE)
+def repair(settings: RunnerSettings) -> None:
+    """Accept the current files: record the checksum and name of every applied file that was edited or
+    renamed. Runs no migration SQL; use it only when the database already matches the edited files."""
+    render.repair(run(lambda: commands.repair(settings, events=render.Console())))
+
+
+@main.command()
+@settings_options(*DATABASE)
+@click.option("--version", "version", type=int, required=True, metavar="N", help="The last version to adopt.")
+def baseline(settings: RunnerSettings, version: int) -> None:
+    """Adopt an existing database: record every file up to version N as applied, without running it.
+
+    Only for a database the runner has never applied to (an empty ledger).
+    """
+    render.baseline(run(lambda: commands.baseline(settings, version, events=render.Console())))
+
+
+ENV_HEALTH_HOST = "HEALTH_HOST"
+ENV_HEALTH_PORT = "HEALTH_PORT"
+DEFAULT_HEALTH_HOST = "127.0.0.1"
+DEFAULT_HEALTH_PORT = 8000
+
+
+def _health_port(given: int | None) -> int:
+    if given is not None:
+        return given
+    raw = read_environment().get(ENV_HEALTH_PORT) or str(DEFAULT_HEALTH_PORT)
+    if not raw.isdigit() or not 0 <= int(raw) <= 65535:
+        render.fail(ConfigError(f"{ENV_HEALTH_PORT}: expected a port number, not {raw!r}"), as_json=False)
+    return int(raw)
+
+
+@main.command("serve-health")
+@click.option("--host", metavar="HOST", help=f"Address to listen on (env {ENV_HEALTH_HOST}; default 127.0.0.1).")
+@click.option("--port", type=int, metavar="PORT", help=f"Port to listen on (env {ENV_HEALTH_PORT}; default 8000).")
+@settings_options("migrations_dir", "ledger_table")
+@click.option("--access-log", is_flag=True, help="Log every request (off by default: probes poll forever).")
+def serve_health(settings: RunnerSettings, host: str | None, port: int | None, access_log: bool) -> None:
+    """Serve GET /health and GET /ready over HTTP (uvicorn) until stopped.
+
+    /health: 200 while the database answers, else 503. /ready: 200 when the database answers and no
+    migration is pending, edited, renamed or missing, else 503 with the reasons. Both JSON, both within
+    DB_HEALTH_CHECK_TIMEOUT. The database settings are the data layer's (DATABASE_URL, DB_*).
+    """
+    import uvicorn
+
+    from src.app.health import HealthApp
+
+    host = host or read_environment().get(ENV_HEALTH_HOST) or DEFAULT_HEALTH_HOST
+    port = _health_port(port)
+    try:
+        with commands.database(settings, render.Console()) as where:
+            # The embedded server: its location, the other settings as configured.
+            located = settings.connection is None
+            fields = {"host": where.host, "port": where.port, "database": where.database, "username": where.user}
+            config = _database_config(**(fields if located else {}))
+            app = HealthApp(config=config, migrations_dir=settings.migrations_dir, ledger=settings.ledger)
+            click.echo(f"Serving /health and /ready for {config.describe()} on http://{host}:{port}", err=True)
+            # The app logs when health or readiness changes (not every poll), in uvicorn's style.
+            logging.basicConfig(level=logging.INFO, format="%(levelname)-9s %(name)s: %(message)s")
+            uvicorn.run(app, host=host, port=port, access_log=access_log, lifespan="on", log_level="info")
+    except MigrateError as exc:
+        render.fail(exc, as_json=False)
+
+
+def _database_config(**fields: Any) -> DatabaseConfig:
+    """DatabaseConfig from the environment (plus `fields`), with a bad setting as a ConfigError naming it."""
+    from pydantic import ValidationError
+
+    from src.database.config import DatabaseConfig
+
+    try:
+        return DatabaseConfig(**fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(problems) from None
+    except ValueError as exc:  # the base reader names the variable
+        raise ConfigError(str(exc)) from None
+
+
+def _not_healthy(error: MigrateError, ready: bool) -> NoReturn:
+    if render.debug():
+        traceback.print_exception(error)
+    click.echo(f"migrate: not {'ready' if ready else 'healthy'}: {error}", err=True)
+    sys.exit(1)
+
+
+@main.command()
+@click.option("--ready", is_flag=True, help="Check readiness: the database answers and no migration is pending.")
+@click.option(
+    "--url",
+    metavar="URL",
+    help="Ask a running health server (e.g. http://127.0.0.1:8000) instead of connecting to the database.",
+)
+@click.option("--timeout", type=float, default=5.0, show_default=True, metavar="SECONDS", help="Give up after this.")
+@settings_options(
+    "database_url", "migrations_dir", "ledger_table", on_error=lambda exc, kwargs: _not_healthy(exc, kwargs["ready"])
+)
+def health(settings: RunnerSettings, ready: bool, url: str | None, timeout: float) -> None:
+    """Exit 0 when the database is healthy (with --ready: and fully migrated), 1 otherwise.
+
+    For a Docker HEALTHCHECK: every failure, a bad setting included, exits 1 (Docker reserves 2).
+    """
+    try:
+        if url is not None:
+            from src.app.probe import ask_server
+
+            probe = ask_server(url, ready=ready, timeout=timeout)
+        else:
+            probe = asyncio.run(commands.health(settings, ready=ready, give_up_after=timeout))
+    except MigrateError as exc:
+        _not_healthy(exc, ready)
+    if not probe.ok:
+        click.echo(f"migrate: not {'ready' if ready else 'healthy'}: {probe.message}", err=True)
+        sys.exit(1)
+    click.echo(f"{'ready' if ready else 'healthy'}: {probe.message}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,399 @@
+"""The runner as a library: one function per `migrate` command, each returning a result object.
+
+    from src.migrate import commands
+
+    settings = commands.settings()                 # the environment and .env, as the CLI reads them
+    report = await commands.apply(settings)        # an ApplyReport; raises a MigrateError on failure
+    print([a.file.filename for a in report.applied], report.head)
+
+Nothing here prints or exits. The CLI (`src.app.cli`) renders these results and exits with their
+`exit_code`; the health app and the tests call the same functions. When `settings.connection` is None
+(no database configured), a database command starts the embedded server (or joins the one already
+running on its data folder) for the length of the call and tells `events.using_embedded`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from src.migrate import files as files_module
+from src.migrate import runner, script
+from src.migrate.connect import connect, wait_until_ready
+from src.migrate.errors import ConfigError, ConnectionFailed, Exit
+from src.migrate.files import MigrationFile
+from src.migrate.ledger import LedgerTable
+from src.migrate.lock import Holder
+from src.migrate.plan import Plan
+from src.migrate.script import TransactionMode
+from src.migrate.settings import RunnerSettings, resolve
+from src.postgres.settings import ConnectionSettings, read_environment
+
+if TYPE_CHECKING:
+    from src.migrate.lint import Finding
+    from src.migrate.repair import Repaired
+    from src.migrate.sql import Statement
+    from src.migrate.verify import RerunResult
+    from src.postgres.embedded import EmbeddedServer
+
+
+class Events:
+    """What a command tells while it works; every method does nothing here. Subclass it to show progress
+    (the CLI prints each file as it starts and its time as it ends)."""
+
+    def using_embedded(self, server: EmbeddedServer) -> None:
+        """No database is configured, so the command runs on the embedded server in `server.data_dir`."""
+
+    def connected(self, where: ConnectionSettings, ledger: LedgerTable) -> None:
+        """`apply` is connected and about to look for pending files."""
+
+    def lock_busy(self, holder: Holder | None) -> None:
+        """Another runner holds the migration lock; this one waits (up to `lock_wait`)."""
+
+    def note(self, message: str) -> None:
+        """Something the user should know that is not an error (an INVALID index dropped and rebuilt)."""
+
+    def transaction(self, files: Sequence[MigrationFile]) -> None:
+        """Several files are about to run in one transaction: all of them are applied, or none."""
+
+    def starting(self, file: MigrationFile, transactional: bool) -> None:
+        """A file starts (`transactional` False: it runs outside a transaction, statement by statement)."""
+
+    def finished(self, applied: runner.Applied) -> None:
+        """A file was applied (in a shared transaction: its part of it ran, the commit is still to come)."""
+
+
+_QUIET = Events()
+
+
+def settings(**options: Any) -> RunnerSettings:
+    """The settings a command runs with: `options` (the command line's names: database_url, migrations_dir,
+    ledger_table, lock_wait, lock_timeout, statement_timeout, transaction; None = not given) over the
+    environment over `.env`. A bad value is a ConfigError naming the setting."""
+    try:
+        return resolve(read_environment(), **options)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def database(settings: RunnerSettings, events: Events = _QUIET) -> Iterator[ConnectionSettings]:
+    """The configured server, or the embedded one (started here, stopped on exit) when none is configured."""
+    if settings.connection is not None:
+        yield settings.connection
+        return
+    from src.postgres import embedded
+
+    try:
+        server = embedded.start(settings.embedded_dir)
+    except embedded.EmbeddedServerError as exc:
+        raise ConnectionFailed(str(exc)) from exc
+    events.using_embedded(server)
+    try:
+        yield server.settings()
+    finally:
+        server.stop()
+
+
+@contextlib.asynccontextmanager
+async def connection(
+    settings: RunnerSettings, command: str, events: Events = _QUIET
+) -> AsyncIterator[tuple[asyncpg.Connection, ConnectionSettings]]:
+    """One connection with the runner's session settings, named `migrate COMMAND host:pid` on the server."""
+    with database(settings, events) as where:
+        conn = await connect(where, command=command, server_settings=settings.server_settings())
+        try:
+            yield conn, where
+        finally:
+            # After a lost connection, closing it can fail too; the error being raised says more.
+            with contextlib.suppress(asyncpg.InterfaceError, OSError):
+                await conn.close()
+
+
+def _options(settings: RunnerSettings, **overrides: Any) -> runner.Options:
+    return runner.Options(
+        ledger=settings.ledger, lock_wait=settings.lock_wait, transaction=settings.transaction, **overrides
+    )
+
+
+@dataclass(frozen=True)
+class ApplyReport:
+    """What `apply` did."""
+
+    result: runner.ApplyResult
+    database: str
+    """`user@host:port/database` (never the password)."""
+    ledger: LedgerTable
+    elapsed_ms: float
+    """From connected to done: planning, the lock wait and the files."""
+
+    @property
+    def applied(self) -> list[runner.Applied]:
+        return self.result.applied
+
+    @property
+    def head(self) -> int | None:
+        return self.result.head
+
+    @property
+    def exit_code(self) -> Exit:
+        return Exit.OK
+
+
+async def apply(
+    settings: RunnerSettings,
+    *,
+    target: int | None = None,
+    allow_out_of_order: bool = False,
+    events: Events = _QUIET,
+) -> ApplyReport:
+    """Apply every pending migration (up to `target`) in order, each recorded in the ledger."""
+    files = files_module.discover(settings.migrations_dir)
+    options = _options(settings, target=target, allow_out_of_order=allow_out_of_order)
+    async with connection(settings, "apply", events) as (conn, where):
+        events.connected(where, settings.ledger)
+        started = time.perf_counter()
+        result = await runner.apply(conn, files, options, events)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+    return ApplyReport(result, where.describe(), settings.ledger, elapsed_ms)
+
+
+@dataclass(frozen=True)
+class DryRunGroup:
+    """Files that would run together: in one transaction, or (one file) outside any."""
+
+    in_transaction: bool
+    files: list[MigrationFile]
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What `apply` would do, and the SQL it would send; nothing was changed."""
+
+    plan: Plan
+    mode: TransactionMode
+    statements: dict[int, list[Statement]]
+    """Each pending file's statements, by version."""
+    groups: list[DryRunGroup]
+
+    @property
+    def head(self) -> int | None:
+        return self.plan.head
+
+    @property
+    def exit_code(self) -> Exit:
+        return Exit.OK
+
+    def transactional(self, file: MigrationFile) -> bool:
+        return all(s.transactional for s in self.statements[file.version])
+
+
+async def dry_run(
+    settings: RunnerSettings, *, target: int | None = None, allow_out_of_order: bool = False, events: Events = _QUIET
+) -> DryRun:
+    """The plan `apply` would carry out now, grouped into transactions as it would run them."""
+    from src.migrate import sql
+
+    files = files_module.discover(settings.migrations_dir)
+    options = _options(settings, target=target, allow_out_of_order=allow_out_of_order)
+    async with connection(settings, "apply", events) as (conn, _):
+        plan = await runner.read_plan(conn, files, options)
+    plan.raise_for_drift()
+    statements = {f.version: sql.parse(f) for f in plan.to_apply}
+    transactional = {v: all(s.transactional for s in stmts) for v, stmts in statements.items()}
+    groups = [
+        DryRunGroup(in_transaction, list(group))
+        for in_transaction, group in script.groups(plan.to_apply, transactional, settings.transaction)
+    ]
+    return DryRun(plan, settings.transaction, statements, groups)
+
+
+@dataclass(frozen=True)
+class Status:
+    """Every migration file and ledger row, and where they are."""
+
+    plan: Plan
+    database: str
+    server_version: str
+    migrations_dir: Path
+    ledger: LedgerTable
+
+    @property
+    def applied(self) -> int:
+        return sum(1 for e in self.plan.entries if e.row is not None)
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for e in self.plan.entries if e.row is None and e.file is not None)
+
+    @property
+    def exit_code(self) -> Exit:
+        return Exit.DRIFT if self.plan.problems else Exit.OK
+
+
+async def status(settings: RunnerSettings, *, events: Events = _QUIET) -> Status:
+    files = files_module.discover(settings.migrations_dir)
+    async with connection(settings, "status", events) as (conn, where):
+        plan = await runner.read_plan(conn, files, _options(settings))
+        server_version = str(await conn.fetchval("SELECT current_setting('server_version')")).split()[0]
+    return Status(plan, where.describe(), server_version, settings.migrations_dir, settings.ledger)
+
+
+@dataclass(frozen=True)
+class LintReport:
+    findings: list[Finding]
+
+    @property
+    def exit_code(self) -> Exit:
+        return Exit.LINT if self.findings else Exit.OK
+
+
+def lint(settings: RunnerSettings, paths: Sequence[Path] = ()) -> LintReport:
+    """Lint every migration in the folder, or only `paths`. Needs no database."""
+    from src.migrate import lint as linter
+
+    chosen = [files_module.load(p) for p in paths] if paths else files_module.discover(settings.migrations_dir)
+    return LintReport(linter.lint(chosen))
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of each check `verify` makes."""
+
+    files: int
+    plan: Plan
+    findings: list[Finding]
+    invalid_indexes: list[str]
+    rerun: RerunResult | None
+    """None when no rerun was asked for, or when drift kept it from running (`rerun_requested` tells)."""
+    rerun_requested: bool = False
+
+    @property
+    def exit_code(self) -> Exit:
+        """The first failing check's code, in the order the checks are shown."""
+        if self.plan.problems:
+            return Exit.DRIFT
+        if self.findings:
+            return Exit.LINT
+        if self.invalid_indexes or (self.rerun is not None and self.rerun.problems):
+            return Exit.NOT_IDEMPOTENT
+        return Exit.OK
+
+
+async def verify(settings: RunnerSettings, *, rerun: bool = False, events: Events = _QUIET) -> Verification:
+    """Names, checksums and order, lint, INVALID indexes; with `rerun`, every applied file is run again in a
+    transaction that is rolled back, and the catalog must not change."""
+    from src.migrate import lint as linter
+    from src.migrate import verify as verifier
+
+    files = files_module.discover(settings.migrations_dir)
+    findings = linter.lint(files)
+    async with connection(settings, "verify", events) as (conn, _):
+        plan = await runner.read_plan(conn, files, _options(settings))
+        invalid = await verifier.invalid_indexes(conn)
+        rerun_result = await verifier.rerun(conn, plan) if rerun and not plan.problems else None
+    return Verification(len(files), plan, findings, invalid, rerun_result, rerun_requested=rerun)
+
+
+def new(settings: RunnerSettings, name: str) -> Path:
+    """Write the next-numbered migration file from the template; needs no database."""
+    return files_module.new_file(settings.migrations_dir, name)
+
+
+async def repair(settings: RunnerSettings, *, events: Events = _QUIET) -> list[Repaired]:
+    """Record the current checksum and name of every applied file that was edited or renamed."""
+    from src.migrate.repair import repair as do_repair
+
+    files = files_module.discover(settings.migrations_dir)
+    async with connection(settings, "repair", events) as (conn, _):
+        return await do_repair(conn, files, _options(settings))
+
+
+async def baseline(settings: RunnerSettings, version: int, *, events: Events = _QUIET) -> list[MigrationFile]:
+    """Record every file up to `version` as applied without running it (an empty ledger only)."""
+    from src.migrate.repair import baseline as do_baseline
+
+    files = files_module.discover(settings.migrations_dir)
+    async with connection(settings, "baseline", events) as (conn, _):
+        return await do_baseline(conn, files, _options(settings), version)
+
+
+async def wait(settings: RunnerSettings, *, give_up_after: float) -> float:
+    """Wait until the configured database accepts connections; the seconds it took."""
+    if settings.connection is None:
+        raise ConfigError("migrate wait needs a configured database (DATABASE_URL or DB_*)")
+    return await wait_until_ready(settings.connection, give_up_after=give_up_after)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One health or readiness check's answer."""
+
+    ok: bool
+    message: str
+    details: list[str] = field(default_factory=list)
+
+
+async def health(settings: RunnerSettings, *, ready: bool, give_up_after: float) -> Probe:
+    """Whether the configured database answers (with `ready`: and every migration file is applied),
+    within `give_up_after` seconds whatever the server does."""
+    import asyncio
+
+    if settings.connection is None:
+        raise ConfigError("migrate health needs a configured database (DATABASE_URL or DB_*) or --url")
+    where = settings.connection
+    files = files_module.discover(settings.migrations_dir) if ready else []
+    started = time.perf_counter()
+
+    async def check() -> Probe:
+        conn = await connect(where, command="health")
+        try:
+            version = str(await conn.fetchval("SHOW server_version")).split()[0]
+            took = (time.perf_counter() - started) * 1000
+            answered = f"database {where.describe()} answers (PostgreSQL {version}, {took:.1f} ms)"
+            if not ready:
+                return Probe(True, answered)
+            plan = await runner.read_plan(conn, files, _options(settings))
+        finally:
+            conn.terminate()  # nothing to flush; don't wait on a server that may be slow to say goodbye
+        reasons = plan.not_ready_because()
+        if reasons:
+            return Probe(False, "; ".join(reasons), reasons)
+        head = "none" if plan.head is None else f"{plan.head:03d}"
+        return Probe(True, f"{answered}; all {len(files)} migration(s) applied, at version {head}")
+
+    try:
+        return await asyncio.wait_for(check(), give_up_after)
+    except TimeoutError:
+        return Probe(False, f"database {where.describe()} gave no answer within {give_up_after:g} s (--timeout)")
+
+
+__all__ = [
+    "ApplyReport",
+    "DryRun",
+    "DryRunGroup",
+    "Events",
+    "LintReport",
+    "Probe",
+    "Status",
+    "Verification",
+    "apply",
+    "baseline",
+    "connection",
+    "database",
+    "dry_run",
+    "health",
+    "lint",
+    "new",
+    "repair",
+    "settings",
+    "status",
+    "verify",
+    "wait",
+]
