@@ -101,7 +101,7 @@ class Console(commands.Events):
 
     def starting(self, file: MigrationFile, transactional: bool) -> None:
         if self.progress:
-            mode = "" if transactional else " (outside a transaction)"
+            mode = " (no statements)" if file.empty else "" if transactional else " (outside a transaction)"
             click.echo(f"  {file.filename}{mode} ", nl=False)
             self.open_line = True
 
@@ -130,6 +130,7 @@ def apply(report: commands.ApplyReport, *, as_json: bool) -> None:
                             "file": a.file.filename,
                             "duration_ms": round(a.duration_ms, 3),
                             "transactional": a.transactional,
+                            "empty": a.file.empty,
                         }
                         for a in result.applied
                     ],
@@ -165,6 +166,7 @@ def dry_run(plan: commands.DryRun, *, as_json: bool) -> None:
                             "file": f.filename,
                             "transactional": plan.transactional(f),
                             "statements": [s.text for s in plan.statements[f.version]],
+                            "empty": f.empty,
                         }
                         for f in pending
                     ],
@@ -190,6 +192,10 @@ def dry_run(plan: commands.DryRun, *, as_json: bool) -> None:
         click.echo(f"\n-- {names}: {how}")
         for file in files:
             statements = plan.statements[file.version]
+            if not statements:
+                empty = "no statements (only comments or white space); only its ledger row is written"
+                click.echo(f"\n-- {file.filename}: {empty}")
+                continue
             click.echo(f"\n-- {file.filename} ({len(statements)} statement(s))")
             for statement in statements:
                 click.echo(statement.text + ";")
@@ -245,6 +251,8 @@ def status(report: commands.Status, *, as_json: bool) -> None:
 def lint(report: commands.LintReport) -> None:
     for finding in report.findings:
         click.echo(str(finding))
+    for note in report.notes:
+        click.echo(f"info: {note}")
     if report.findings:
         click.echo(f"{len(report.findings)} finding(s).", err=True)
     else:

@@ -248,6 +248,8 @@ async def status(settings: RunnerSettings, *, events: Events = _QUIET) -> Status
 @dataclass(frozen=True)
 class LintReport:
     findings: list[Finding]
+    notes: list[Finding] = field(default_factory=list)
+    """For information only (a file without statements); they never fail the command."""
 
     @property
     def exit_code(self) -> Exit:
@@ -259,7 +261,7 @@ def lint(settings: RunnerSettings, paths: Sequence[Path] = ()) -> LintReport:
     from src.migrate import lint as linter
 
     chosen = [files_module.load(p) for p in paths] if paths else files_module.discover(settings.migrations_dir)
-    return LintReport(linter.lint(chosen))
+    return LintReport(linter.lint(chosen), linter.notes(chosen))
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """Migration files: their names, their text and their checksums. Reads files; never touches a database.
 
-A migration is a file named `NNN_description.sql`: three or more digits (the version), an underscore,
-and a description of letters, digits, `_` or `-`. Other files in the folder (a README, dot-files) are
-ignored; a `.sql` file with any other name is an error, because a typo there would silently skip a
-migration.
+A migration is a file named `NNN_description.sql`: three or more digits (the version, at most the
+ledger's bigint), an underscore, and a description of letters, digits, `_` or `-`. Other files in the
+folder (a README, dot-files) are ignored; a `.sql` file with any other name is an error, because a typo
+there would silently skip a migration. A file of comments or white space alone is a valid migration
+with no statements (a number kept after a squash, a placeholder), except the unedited `migrate new`
+template.
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ from src.migrate.errors import ConfigError, MigrationFileError
 
 FILENAME_PATTERN = re.compile(r"^(?P<version>[0-9]{3,})_(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*)\.sql$")
 BOM = "\ufeff"
+MAX_VERSION = 2**63 - 1
+"""The ledger's `version` is a bigint."""
+# What a statement-less text may hold: white space (as PostgreSQL's lexer counts it), semicolons and
+# `--` comments; block comments nest, so `_without_statements` counts their marks.
+_BLANK = re.compile(r"(?:[ \t\n\r\f\v]+|;|--[^\n]*)*")
+_COMMENT_MARKS = re.compile(r"/\*|\*/")
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,36 @@ class MigrationFile:
     def filename(self) -> str:
         return self.path.name
 
+    @property
+    def empty(self) -> bool:
+        """The file holds no statement: only comments, white space or semicolons. It is applied as a
+        no-op (only its ledger row is written), and the parser agrees: pglast finds no statement in it."""
+        return _without_statements(self.sql)
+
+    @property
+    def unedited_template(self) -> bool:
+        """Written by `migrate new` and still without a statement, the template's marker line in place."""
+        return self.empty and (TEMPLATE_MARKER in self.sql or _OLD_TEMPLATE_MARKER in self.sql)
+
+
+def _without_statements(text: str) -> bool:
+    position = 0
+    while True:
+        blank = _BLANK.match(text, position)
+        position = blank.end() if blank else position
+        if position == len(text):
+            return True
+        if not text.startswith("/*", position):
+            return False
+        depth = 0
+        for found in _COMMENT_MARKS.finditer(text, position):
+            depth += 1 if found.group() == "/*" else -1
+            if depth == 0:
+                position = found.end()
+                break
+        else:
+            return False  # an unterminated block comment: the parser will say so
+
 
 def parse_filename(filename: str) -> tuple[int, str]:
     """`"007_add_index.sql"` -> `(7, "add_index")`; a `MigrationFileError` explains any other name."""
@@ -43,7 +81,13 @@ def parse_filename(filename: str) -> tuple[int, str]:
             f"{filename}: not a valid migration name; expected NNN_description.sql "
             "(3 or more digits, '_', then letters, digits, '_' or '-'), e.g. 008_add_todo_index.sql"
         )
-    return int(match["version"]), match["name"]
+    version = int(match["version"])
+    if version > MAX_VERSION:
+        raise MigrationFileError(
+            f"{filename}: version {match['version']} is out of range; versions go from 0 to {MAX_VERSION} "
+            "(the ledger's bigint): renumber the file"
+        )
+    return version, match["name"]
 
 
 def normalize(raw: bytes, filename: str) -> str:
@@ -59,6 +103,14 @@ def normalize(raw: bytes, filename: str) -> str:
     text = text.removeprefix(BOM)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    nul = text.find("\0")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        column = nul - (text.rfind("\n", 0, nul) + 1) + 1
+        raise MigrationFileError(
+            f"{filename}:{line}:{column}: contains a NUL byte, which PostgreSQL does not accept in SQL text; "
+            "remove it (write a zero byte in data as '\\x00'::bytea)"
+        )
     return text
 
 
@@ -123,6 +175,11 @@ def discover(directory: Path) -> list[MigrationFile]:
     return [_load(directory / entry.name, version, name) for version, entry, name in first]
 
 
+TEMPLATE_MARKER = "migrate:template"
+"""A line of `migrate new`'s template: a file holding it and no statement is refused, so an unedited
+template never applies (a file of comments alone is otherwise a valid, empty migration)."""
+_OLD_TEMPLATE_MARKER = "Until it holds a statement, `migrate apply` refuses it"
+"""What the template said before it had the marker: files made then are still refused while unedited."""
 TEMPLATE = """\
 -- {filename}: describe the change here.
 --
@@ -133,7 +190,9 @@ TEMPLATE = """\
 --   ALTER TABLE tasks.example ADD COLUMN IF NOT EXISTS note text;
 --   CREATE INDEX IF NOT EXISTS ix_example_note ON tasks.example (note);
 --   COMMENT ON TABLE tasks.example IS 'What it holds.';
--- Until it holds a statement, `migrate apply` refuses it, so an unedited template never applies.
+-- While the next line is here and the file holds no statement, `migrate apply` refuses the file, so an
+-- unedited template never applies; delete it to keep an empty migration on purpose (a placeholder).
+-- {marker}
 """
 
 
@@ -146,5 +205,5 @@ def new_file(directory: Path, description: str) -> Path:
     version = existing[-1].version + 1 if existing else 1
     width = max(3, len(existing[-1].filename.split("_", 1)[0])) if existing else 3
     path = directory / f"{version:0{width}d}_{slug}.sql"
-    path.write_text(TEMPLATE.format(filename=path.name), encoding="utf-8")
+    path.write_text(TEMPLATE.format(filename=path.name, marker=TEMPLATE_MARKER), encoding="utf-8")
     return path

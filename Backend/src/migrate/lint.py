@@ -8,6 +8,9 @@ Our rules (each finding is `file:line:column: rule: message`):
     add-column-if-not-exists / drop-column-if-exists   the same inside ALTER TABLE
 A statement is exempt from one of our rules with `-- migrate:lint-ignore RULE` on the line above it.
 
+A file without statements (comments or white space alone) gets a note at info level, `no-statements`, which
+never fails the command: it is a valid, empty migration, e.g. a number kept after a squash.
+
 squawk (the `squawk-cli` package) runs with its default rules, except those listed in SQUAWK_EXCLUDED with
 the reason; a squawk rule is silenced for one line with squawk's own `-- squawk-ignore RULE` comment.
 Files that run in a transaction are checked with `--assume-in-transaction`, as the runner runs them.
@@ -206,3 +209,9 @@ def lint(files: Sequence[MigrationFile]) -> list[Finding]:
     findings += squawk_findings(transactional, in_transaction=True)
     findings += squawk_findings(outside, in_transaction=False)
     return sorted(findings, key=lambda x: (x.file, x.line, x.column, x.rule))
+
+
+def notes(files: Sequence[MigrationFile]) -> list[Finding]:
+    """Notes at info level, which never fail `lint`: each file without statements."""
+    what = "the file holds only comments or white space; `apply` records it in the ledger and runs nothing"
+    return [Finding(f.filename, 1, 1, "no-statements", what) for f in files if f.empty]

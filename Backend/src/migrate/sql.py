@@ -140,30 +140,142 @@ def syntax_error(file: MigrationFile, offset: int, message: str, after: str = ""
 
 
 # Every statement PostgreSQL refuses in a transaction block holds one of these words, and so does every
-# transaction-control statement (see _is_transactional and TransactionStmt).
+# transaction-control statement and COPY (see _is_transactional, TransactionStmt and _psql_only).
 _NEEDS_PARSER = re.compile(
-    r"\b(CONCURRENTLY|REINDEX|VACUUM|CLUSTER|SYSTEM|DATABASE|TABLESPACE|SUBSCRIPTION|DISCARD"
-    r"|BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|PREPARE)\b",
+    r"\b(CONCURRENTLY|REINDEX|VACUUM|CLUSTER|SYSTEM|DATABASE|TABLESPACE|SUBSCRIPTION|DISCARD|COPY"
+    r"|BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|PREPARE|standard_conforming_strings)\b",
     re.IGNORECASE,
 )
 _LINE_COMMENT = re.compile(r"--[^\n]*")
+# What opens a string, quoted identifier, dollar quote or comment (PostgreSQL's lexer: scan.l).
+_DOLLAR_TAG = r"\$(?:[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*)?\$"
+_OPENER = re.compile(rf"[Ee]'|'|\"|--|/\*|{_DOLLAR_TAG}")
+_IDENTIFIER_CHAR = re.compile(r"[A-Za-z0-9_\x80-\U0010ffff]")
+_IDENTIFIER_REST = re.compile(r"[A-Za-z0-9_$\x80-\U0010ffff]*")
+_CLOSED = {
+    "'": re.compile(r"'(?:[^']|'')*'"),
+    "E'": re.compile(r"[Ee]'(?:[^'\\]|\\.|'')*'", re.DOTALL),
+    '"': re.compile(r'"(?:[^"]|"")*"'),
+}
+
+
+def _quotes_closed(text: str) -> bool:
+    """Whether every string, quoted identifier and dollar quote in `text` ends in it (no block comment).
+
+    The runner sends a transaction's files in one message, each followed by its ledger row: a quote left
+    open at the end of one file would swallow that row and run on into the next file.
+    """
+    position = 0
+    while (found := _OPENER.search(text, position)) is not None:
+        start, opener = found.start(), found.group()
+        after_word = start > 0 and _IDENTIFIER_CHAR.match(text[start - 1]) is not None
+        if opener.startswith("$") and after_word:  # a `$` inside a name (a$b) or after a number
+            position = _IDENTIFIER_REST.match(text, start).end()  # type: ignore[union-attr]
+            continue
+        if opener[0] in "Ee" and after_word:  # the end of a word (CASE'x'), then a plain string
+            start, opener = start + 1, "'"
+        if opener == "--":
+            end = text.find("\n", start)
+            position = len(text) if end < 0 else end + 1
+        elif opener == "/*":
+            return False
+        elif opener.startswith("$"):
+            end = text.find(opener, found.end())
+            if end < 0:
+                return False
+            position = end + len(opener)
+        else:
+            closed = _CLOSED["E'" if opener[0] in "Ee" else opener].match(text, start)
+            if closed is None:
+                return False
+            position = closed.end()
+    return True
 
 
 def plainly_transactional(text: str) -> bool:
     """True only when `text` surely holds a statement, and every statement in it runs inside a
-    transaction block and none is transaction control; False means "parse it to know".
+    transaction block, none is transaction control, COPY or psql's, and every quote in it is closed;
+    False means "parse it to know".
 
     A cheap look at the words, for files that go to the server unparsed. It errs towards False: such a
-    word inside a string, a comment or a name only costs a parse. Block comments (which nest) always
-    do, so that a file of comments alone is never taken for one with statements.
+    word inside a string, a comment or a name only costs a parse. Block comments (which nest) and
+    backslashes (psql's meta-commands start with one) always do, so that a file of comments alone is
+    never taken for one with statements, and psql's input is refused naming its line.
     """
-    if "/*" in text or _NEEDS_PARSER.search(text):
+    if "/*" in text or "\\" in text or _NEEDS_PARSER.search(text) or not _quotes_closed(text):
         return False
     return bool(_LINE_COMMENT.sub("", text).replace(";", "").strip())
 
 
+def _refuse(file: MigrationFile, offset: int, message: str) -> MigrationFileError:
+    line, column = line_and_column(file.sql, offset)
+    return MigrationFileError(f"{file.filename}:{line}:{column}: {message}\n{excerpt(file.sql, offset)}")
+
+
+def _psql_only(file: MigrationFile, offset: int, node: Any) -> MigrationFileError | None:
+    """The refusal of a statement only psql can run: COPY from or to the client."""
+    if type(node).__name__ != "CopyStmt" or node.filename is not None:
+        return None
+    if node.is_from:
+        return _refuse(
+            file,
+            offset,
+            "COPY ... FROM STDIN reads rows psql sends after the statement; the runner sends none, so it "
+            "would wait for ever. Load the rows with INSERT ... VALUES, or COPY ... FROM a file the server "
+            "can read",
+        )
+    return _refuse(
+        file,
+        offset,
+        "COPY ... TO STDOUT writes rows for psql to show; the runner reads none. Write them to a file the "
+        "server can write (COPY ... TO 'path'), or leave the statement out",
+    )
+
+
+_META_COMMAND = re.compile(r"\\(?:[A-Za-z]+|.)", re.DOTALL)
+_VARIABLE = re.compile(r":(?:[A-Za-z_][A-Za-z0-9_]*|'[A-Za-z_][A-Za-z0-9_]*'|\"[A-Za-z_][A-Za-z0-9_]*\"|\{\?\w+\})")
+
+
+def _explain_parse_error(file: MigrationFile, index: int) -> MigrationFileError | None:
+    """psql's input, when it is what the parser stopped at: a COPY FROM STDIN before (its rows are what
+    failed to parse), a meta-command, or a variable."""
+    import pglast
+    from pglast.parser import ParseError
+
+    text = file.sql
+    try:
+        ends = [t.end for t in pglast.parser.scan(text[:index]) if t.name == "ASCII_59"]
+        earlier = pglast.parse_sql(text[: ends[-1] + 1]) if ends else ()
+    except ParseError:
+        earlier = ()
+    for item in earlier:
+        body = text[item.stmt_location or 0 :]
+        refused = _psql_only(file, (item.stmt_location or 0) + len(body) - len(body.lstrip()), item.stmt)
+        if refused is not None:
+            return refused
+    command = _META_COMMAND.match(text, index)
+    if command is not None:
+        return _refuse(
+            file,
+            index,
+            f"{command.group()} is a psql meta-command, not SQL: the runner sends each file to the server as "
+            "it is, and only psql understands these. Write the SQL itself (an included file's statements "
+            "go in a migration of their own)",
+        )
+    variable = _VARIABLE.match(text, index)
+    if variable is not None:
+        return _refuse(
+            file,
+            index,
+            f"{variable.group()} is psql variable interpolation, not SQL: the runner substitutes nothing. "
+            "Write the value itself",
+        )
+    return None
+
+
 def parse(file: MigrationFile) -> list[Statement]:
-    """The file's statements in order; refuses syntax errors, empty files and transaction control."""
+    """The file's statements in order (none for a file of comments alone); refuses syntax errors,
+    transaction control, input only psql understands, and the unedited `migrate new` template."""
     import pglast
     from pglast.parser import ParseError
 
@@ -172,6 +284,9 @@ def parse(file: MigrationFile) -> list[Statement]:
         raw = pglast.parse_sql(text)
     except ParseError as exc:
         message, index = (*exc.args, None)[:2]
+        psql = _explain_parse_error(file, index) if isinstance(index, int) else None
+        if psql is not None:
+            raise psql from None
         if isinstance(index, int):
             raise syntax_error(file, index, message) from None
         raise MigrationFileError(f"{file.filename}: {message}") from None
@@ -191,18 +306,18 @@ def parse(file: MigrationFile) -> list[Statement]:
             )
         body = text[start : start + length]
         stripped = body.lstrip()
-        statements.append(
-            Statement(
-                text=stripped.rstrip(),
-                offset=start + len(body) - len(stripped),
-                kind=kind,
-                transactional=_is_transactional(node),
-                node=node,
-            )
-        )
-    if not statements:
+        offset = start + len(body) - len(stripped)
+        refused = _psql_only(file, offset, node)
+        if refused is not None:
+            raise refused
+        transactional = _is_transactional(node)
+        statements.append(Statement(stripped.rstrip(), offset, kind, transactional, node))
+    if not statements and file.unedited_template:
+        from src.migrate.files import TEMPLATE_MARKER
+
         raise MigrationFileError(
-            f"{file.filename}: contains no SQL statements (only comments or white space); "
-            "write the migration or delete the file"
+            f"{file.filename}: the unedited `migrate new` template: it holds no statement yet and still has "
+            f"its `-- {TEMPLATE_MARKER}` line. Write the migration, or delete that line to keep the file as "
+            "an empty migration on purpose"
         )
     return statements

@@ -84,7 +84,7 @@ def test_an_unedited_template_is_refused_by_apply(database_url: str, tmp_path: P
     migrate("new", "later", "--migrations-dir", str(tmp_path))
     result = migrate("apply", "--database-url", database_url, "--migrations-dir", str(tmp_path))
     assert result.exit_code == 4
-    assert "001_later.sql: contains no SQL statements" in result.stderr
+    assert "001_later.sql: the unedited `migrate new` template" in result.stderr
 
 
 def test_repair_records_the_edited_files_checksum(database: ConnectionSettings, tmp_path: Path) -> None:

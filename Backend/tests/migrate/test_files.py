@@ -19,6 +19,20 @@ def test_versions_may_have_more_than_three_digits() -> None:
     assert parse_filename("20261122_big-step.sql") == (20261122, "big-step")
 
 
+def test_the_largest_bigint_is_a_version() -> None:
+    assert parse_filename("9223372036854775807_last.sql") == (2**63 - 1, "last")
+
+
+def test_a_version_beyond_bigint_is_refused_with_the_range() -> None:
+    with pytest.raises(MigrationFileError, match=r"^9223372036854775808_x\.sql: version .* versions go from 0 to 922"):
+        parse_filename("9223372036854775808_x.sql")
+
+
+def test_a_nul_byte_is_refused_naming_line_and_column() -> None:
+    with pytest.raises(MigrationFileError, match=r"^003_x\.sql:2:3: contains a NUL byte"):
+        normalize(b"SELECT 1;\r\n--\x00\n", "003_x.sql")
+
+
 @pytest.mark.parametrize(
     "name",
     ["7_short.sql", "007-dash.sql", "007_.sql", "007_bad name.sql", "abc_x.sql", "007_x.SQL", "007_x.sql.bak"],

@@ -103,6 +103,38 @@ def test_what_depends_on_the_catalog_runs_outside_a_transaction(statement: str) 
     assert not parse(migration(statement))[0].transactional
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT $$",
+        "SELECT $a$ x $b$",
+        "SELECT 'it''s",
+        "SELECT E'\\'",
+        'SELECT "name',
+        "SELECT 'a' -- ' closed\n, 'b",
+        "SELECT a$$ b, $x$ open",
+    ],
+)
+def test_a_quote_left_open_is_never_sent_unparsed(sql: str) -> None:
+    # Sent unparsed, it would swallow the ledger row after it and run on into the next file.
+    assert not plainly_transactional(sql)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT $$ a $$, $x$ $$ $x$, $1",
+        "SELECT 'it''s', U&'x', \"a\"\"b\"",
+        "SELECT 1 WHERE'x' = 'x'",  # the E of WHERE does not start an escape string
+        "SELECT a$$b, a$b$c FROM t",
+        "SELECT 'a -- b' -- '\n",
+        "SELECT 'é', $é$ x $é$",
+    ],
+)
+def test_closed_quotes_do_not_need_the_parser(sql: str) -> None:
+    assert plainly_transactional(sql)
+
+
 @pytest.mark.parametrize("word", ["BEGIN", "COMMIT", "ROLLBACK", "START TRANSACTION", "SAVEPOINT s"])
 def test_transaction_control_is_refused_naming_the_line(word: str) -> None:
     with pytest.raises(MigrationFileError, match=r"^001_x\.sql:2:1: .* is not allowed in a migration"):
@@ -117,7 +149,28 @@ def test_a_syntax_error_names_file_line_and_column_and_shows_the_line() -> None:
     assert "    3 |   SELEC 3;" in message
 
 
-@pytest.mark.parametrize("sql", ["", "   \n", "-- only a comment\n", "/* block */\n"])
-def test_a_file_without_statements_is_refused(sql: str) -> None:
-    with pytest.raises(MigrationFileError, match="contains no SQL statements"):
-        parse(migration(sql))
+@pytest.mark.parametrize("sql", ["", "   \n", ";", "-- only a comment\n", "/* block /* nested */ */\n"])
+def test_a_file_without_statements_has_none_and_says_so(sql: str) -> None:
+    file = migration(sql)
+    assert parse(file) == []
+    assert file.empty
+
+
+@pytest.mark.parametrize("sql", ["SELECT 1", "/* a */ SELECT 1", "/* unterminated", "\u00a0"])
+def test_a_file_with_anything_else_is_not_empty(sql: str) -> None:
+    assert not migration(sql).empty
+
+
+def test_a_meta_command_in_the_rows_after_copy_names_the_copy() -> None:
+    with pytest.raises(MigrationFileError, match=r"^001_x\.sql:2:1: COPY \.\.\. FROM STDIN"):
+        parse(migration("SELECT 1;\nCOPY t FROM stdin;\n\\.\n"))
+
+
+def test_a_psql_variable_is_named() -> None:
+    with pytest.raises(MigrationFileError, match=r"^001_x\.sql:1:8: :'name' is psql variable interpolation"):
+        parse(migration("SELECT :'name';"))
+
+
+def test_copy_from_a_server_file_or_program_is_plain_sql() -> None:
+    statements = parse(migration("COPY t FROM '/data/t.csv';\nCOPY t TO PROGRAM 'gzip > /tmp/t.gz';"))
+    assert [s.kind for s in statements] == ["CopyStmt", "CopyStmt"]
