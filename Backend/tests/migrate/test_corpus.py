@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -53,9 +52,6 @@ _COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)  # the corpus nests no 
 # Faults of issue 15 the corpus meets. While they are open on main, the full corpus is expected to fail
 # (strict: the day a fix lands, the test passes and the marker must go), and the tests below work around
 # them the way a user would today. Remove each marker, and its workaround, with its fix.
-COMMENT_ONLY_REFUSED = pytest.mark.xfail(
-    strict=True, reason="issue 15 fault 1: a file of comments only is refused ('contains no SQL statements')"
-)
 ENUM_VALUE_NOT_COMMITTED = pytest.mark.xfail(
     strict=True,
     reason="issue 15 fault 5: in one transaction, a value ALTER TYPE ... ADD VALUE added cannot be used by a "
@@ -104,18 +100,6 @@ def apply_with_psql(settings: ConnectionSettings, scripts: Path) -> None:
         command = [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", *(["-1"] if in_transaction else []), "-f", str(script)]
         done = subprocess.run(command, capture_output=True, text=True, check=False, env=libpq_environment(settings))
         assert done.returncode == 0, f"psql failed on {', '.join(f.name for f in files)}:\n{done.stderr}"
-
-
-def corpus_as_the_runner_takes_it_today(folder: Path) -> Path:
-    """A copy of the corpus in which each comment-only file also holds `SELECT 1;`: what a user does today
-    about fault 1. It changes no schema, so the copy still has to match psql's result on the corpus."""
-    folder.mkdir()
-    for file in corpus_files():
-        shutil.copy(file, folder / file.name)
-        if is_comment_only(file):
-            with (folder / file.name).open("a", encoding="utf-8") as out:
-                out.write("SELECT 1;\n")
-    return folder
 
 
 _TABLES = f"""
@@ -203,8 +187,8 @@ def test_the_corpus_is_a_history_of_more_than_a_hundred_files() -> None:
 @pytest.mark.parametrize(
     "mode",
     [
-        pytest.param("all", marks=[COMMENT_ONLY_REFUSED, ENUM_VALUE_NOT_COMMITTED]),
-        pytest.param("per-file", marks=COMMENT_ONLY_REFUSED),
+        pytest.param("all", marks=ENUM_VALUE_NOT_COMMITTED),
+        pytest.param("per-file"),
     ],
 )
 def test_migrate_apply_makes_what_psql_makes(
@@ -217,28 +201,26 @@ def test_migrate_apply_makes_what_psql_makes(
     assert "Nothing to apply" in migrate("apply", "--database-url", url, "--migrations-dir", str(CORPUS))
 
 
-@pytest.mark.parametrize("mode", ["all", "per-file"])
-def test_with_todays_workarounds_migrate_apply_makes_what_psql_makes(
-    mode: str, database: ConnectionSettings, corpus_roles: None, psql_result: tuple[str, dict[str, str]], tmp_path: Path
+def test_with_todays_workaround_migrate_apply_in_one_transaction_makes_what_psql_makes(
+    database: ConnectionSettings, corpus_roles: None, psql_result: tuple[str, dict[str, str]]
 ) -> None:
-    """The test above with faults 1 and 5 worked around (`SELECT 1;` in comment-only files; in `all`, one
-    apply up to each file that adds an enum value, then one for the rest). Delete it with the markers."""
-    folder = corpus_as_the_runner_takes_it_today(tmp_path / "corpus")
+    """The test above in `all` mode with fault 5 worked around: one apply up to each file that adds an enum
+    value, then one for the rest. Delete it with the marker."""
     url = url_of(database)
-    steps = [f"--target={int(f.name[:3])}" for f in corpus_files() if adds_enum_value(f)] if mode == "all" else []
+    steps = [f"--target={int(f.name[:3])}" for f in corpus_files() if adds_enum_value(f)]
     for step in [*steps, None]:
         target = [step] if step else []
-        migrate("apply", "--database-url", url, "--migrations-dir", str(folder), "--transaction", mode, *target)
+        migrate("apply", "--database-url", url, "--migrations-dir", str(CORPUS), "--transaction", "all", *target)
     assert_same_result(database, psql_result)
     assert fetchval(database, f"SELECT count(*) FROM {LEDGER}") == len(corpus_files())
 
 
 async def test_every_file_is_idempotent_where_it_stands_in_the_history(
-    conn: asyncpg.Connection, corpus_roles: None, tmp_path: Path
+    conn: asyncpg.Connection, corpus_roles: None
 ) -> None:
     """Each file, right after it was applied, is run again in a transaction that is rolled back (verify's
     rerun), and must neither fail nor change the catalog."""
-    files = discover(corpus_as_the_runner_takes_it_today(tmp_path / "corpus"))
+    files = discover(CORPUS)
     options = runner.Options(transaction=TransactionMode.PER_FILE)
     problems: list[str] = []
     for file in files:
@@ -255,10 +237,8 @@ async def test_every_file_is_idempotent_where_it_stands_in_the_history(
     "supersedes (a function or view redefined, a table or enum label dropped or renamed) is reported as not "
     "idempotent although it is (see test_every_file_is_idempotent_where_it_stands_in_the_history)",
 )
-def test_verify_rerun_finds_the_applied_corpus_idempotent(
-    database: ConnectionSettings, corpus_roles: None, tmp_path: Path
-) -> None:
-    folder = str(corpus_as_the_runner_takes_it_today(tmp_path / "corpus"))
+def test_verify_rerun_finds_the_applied_corpus_idempotent(database: ConnectionSettings, corpus_roles: None) -> None:
+    folder = str(CORPUS)
     url = url_of(database)
     migrate("apply", "--database-url", url, "--migrations-dir", folder, "--transaction", "per-file")
     result = CliRunner().invoke(main, ["verify", "--rerun", "--database-url", url, "--migrations-dir", folder])
