@@ -232,6 +232,29 @@ def _psql_only(file: MigrationFile, offset: int, node: Any) -> MigrationFileErro
     )
 
 
+_OFF = ("off", "false", "no", "0", "of", "fa", "f", "n")
+
+
+def _lexer_setting(file: MigrationFile, offset: int, node: Any) -> MigrationFileError | None:
+    """The refusal of `SET standard_conforming_strings = off`: it changes how the server reads a backslash
+    in a string, but only in the messages after it, while psql applies it from the next statement on. The
+    runner sends many statements in one message, so the same file would store other text than psql stores.
+    """
+    if type(node).__name__ != "VariableSetStmt" or (node.name or "").lower() != "standard_conforming_strings":
+        return None
+    values = [getattr(arg.val, "sval", getattr(arg.val, "ival", None)) for arg in node.args or ()]
+    if not any(str(value).lower() in _OFF for value in values):
+        return None
+    return _refuse(
+        file,
+        offset,
+        "SET standard_conforming_strings = off is not supported: the runner sends many statements in one "
+        "message, and the server reads the whole message with the setting it had before, so backslashes "
+        "in the strings after it would mean something else than under psql. Write those strings as E'...' "
+        "(escape strings) and leave the setting on",
+    )
+
+
 _META_COMMAND = re.compile(r"\\(?:[A-Za-z]+|.)", re.DOTALL)
 _VARIABLE = re.compile(r":(?:[A-Za-z_][A-Za-z0-9_]*|'[A-Za-z_][A-Za-z0-9_]*'|\"[A-Za-z_][A-Za-z0-9_]*\"|\{\?\w+\})")
 
@@ -307,7 +330,7 @@ def parse(file: MigrationFile) -> list[Statement]:
         body = text[start : start + length]
         stripped = body.lstrip()
         offset = start + len(body) - len(stripped)
-        refused = _psql_only(file, offset, node)
+        refused = _psql_only(file, offset, node) or _lexer_setting(file, offset, node)
         if refused is not None:
             raise refused
         transactional = _is_transactional(node)

@@ -233,3 +233,22 @@ def test_a_quote_left_open_at_the_end_of_a_file_is_refused_naming_it(
     assert first_line.startswith(f"migrate: error: 002_open.sql:1:{column}: ")  # then the SQLSTATE, if any
     assert what in first_line
     assert nothing_applied(database)
+
+
+@pytest.mark.parametrize("value", ["off", "'off'", "false", "0"])
+def test_turning_standard_conforming_strings_off_is_refused_naming_the_line(
+    database: ConnectionSettings, tmp_path: Path, value: str
+) -> None:
+    sql = f"SELECT 1;\nSET LOCAL standard_conforming_strings = {value};\nSELECT 'C:\\dir';\n"
+    folder = write_migrations(tmp_path, {**FIRST, "002_strings.sql": sql})
+    result = migrate(database, folder, "apply")
+    assert result.exit_code == 4
+    assert "002_strings.sql:2:1: SET standard_conforming_strings = off is not supported" in result.stderr
+    assert "E'...'" in result.stderr
+    assert nothing_applied(database)
+
+
+def test_standard_conforming_strings_on_or_reset_is_applied(database: ConnectionSettings, tmp_path: Path) -> None:
+    sql = "SET standard_conforming_strings = on;\nRESET standard_conforming_strings;\n"
+    folder = write_migrations(tmp_path, {**FIRST, "002_strings.sql": sql})
+    assert migrate(database, folder, "apply").exit_code == 0
