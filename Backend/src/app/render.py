@@ -3,6 +3,7 @@ and errors. Text goes to stdout, notes and errors to stderr; `--json` output is 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import traceback
@@ -19,6 +20,7 @@ from src.migrate.files import MigrationFile
 from src.migrate.ledger import LedgerTable
 from src.migrate.lock import Holder
 from src.migrate.plan import PROBLEM_STATES, State
+from src.migrate.script import TransactionMode
 from src.postgres.settings import ConnectionSettings
 
 if TYPE_CHECKING:
@@ -54,11 +56,13 @@ def fail(error: MigrateError, *, as_json: bool) -> NoReturn:
     if debug():
         traceback.print_exception(error)
     if as_json:
-        click.echo(
-            json.dumps(
-                {"error": {"type": type(error).__name__, "message": str(error), "exit_code": int(error.exit_code)}}
-            )
-        )
+        body: dict[str, object] = {"type": type(error).__name__, "message": str(error), "exit_code": error.exit_code}
+        if error.diagnostic is not None:
+            # sqlstate, file, line, column, detail, hint, context: whichever side (server or pglast) found it.
+            parts = dataclasses.asdict(error.diagnostic)
+            del parts["message"]  # the server's alone; "message" above holds it with the rest
+            body.update(parts)
+        click.echo(json.dumps({"error": body}))
     click.echo(f"migrate: error: {error}", err=True)
     sys.exit(error.exit_code)
 
@@ -109,6 +113,26 @@ class Console(commands.Events):
         if self.progress:
             click.echo(f"... {ms(applied.duration_ms)}")
             self.open_line = False
+
+    def failed_at(self, file: MigrationFile | None, ran: Sequence[MigrationFile]) -> None:
+        """Mark the file the error is in; the files sent with it before it ran, and were rolled back with it."""
+        if not self.progress:
+            return
+        if file is None:
+            if self.open_line and len(ran) > 1:
+                click.echo(f"FAILED (in one of the {len(ran)} files sent together from here)")
+                self.open_line = False
+            self.failed()
+            return
+        for earlier in ran:
+            if not self.open_line:
+                click.echo(f"  {earlier.filename} ", nl=False)
+            click.echo("... ran")
+            self.open_line = False
+        if not self.open_line:
+            click.echo(f"  {file.filename} ", nl=False)
+            self.open_line = True
+        self.failed()
 
     def failed(self) -> None:
         """The command failed: close the file's progress line."""
@@ -165,6 +189,7 @@ def dry_run(plan: commands.DryRun, *, as_json: bool) -> None:
                             "version": f.version,
                             "file": f.filename,
                             "transactional": plan.transactional(f),
+                            "adds_enum_value": plan.adds_enum_value(f),
                             "statements": [s.text for s in plan.statements[f.version]],
                             "empty": f.empty,
                         }
@@ -186,6 +211,12 @@ def dry_run(plan: commands.DryRun, *, as_json: bool) -> None:
             how = "in a transaction of its own"
         else:
             how = f"in one transaction, all {len(files)} files or none"
+        ends_early = files[-1] is not pending[-1] and plan.adds_enum_value(files[-1])
+        if group.in_transaction and plan.mode is TransactionMode.ALL and ends_early:
+            how += (
+                f"; it commits after {files[-1].filename}, which adds an enum value (later files can use it "
+                "only once committed)"
+            )
         names = (
             ", ".join(f.filename for f in files) if len(files) <= 3 else f"{files[0].filename} .. {files[-1].filename}"
         )

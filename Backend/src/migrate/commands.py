@@ -68,6 +68,10 @@ class Events:
     def finished(self, applied: runner.Applied) -> None:
         """A file was applied (in a shared transaction: its part of it ran, the commit is still to come)."""
 
+    def failed_at(self, file: MigrationFile | None, ran: Sequence[MigrationFile]) -> None:
+        """`apply` stops at an error in `file` (None: in one of `ran`, which one is unknown); otherwise `ran`
+        are the files sent with it, before it, which ran and were rolled back with it."""
+
 
 _QUIET = Events()
 
@@ -193,6 +197,10 @@ class DryRun:
     def transactional(self, file: MigrationFile) -> bool:
         return all(s.transactional for s in self.statements[file.version])
 
+    def adds_enum_value(self, file: MigrationFile) -> bool:
+        """Whether the file adds an enum value, so its transaction commits after it (in `all` mode)."""
+        return script.adds_enum_value(self.statements[file.version])
+
 
 async def dry_run(
     settings: RunnerSettings, *, target: int | None = None, allow_out_of_order: bool = False, events: Events = _QUIET
@@ -207,9 +215,10 @@ async def dry_run(
     plan.raise_for_drift()
     statements = {f.version: sql.parse(f) for f in plan.to_apply}
     transactional = {v: all(s.transactional for s in stmts) for v, stmts in statements.items()}
+    enum_files = {v for v, stmts in statements.items() if script.adds_enum_value(stmts)}
     groups = [
         DryRunGroup(in_transaction, list(group))
-        for in_transaction, group in script.groups(plan.to_apply, transactional, settings.transaction)
+        for in_transaction, group in script.groups(plan.to_apply, transactional, settings.transaction, enum_files)
     ]
     return DryRun(plan, settings.transaction, statements, groups)
 

@@ -7,6 +7,7 @@ carries a password. `EXIT_CODES` is the table docs/migrations.md shows (a test h
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import IntEnum
 
 
@@ -45,10 +46,28 @@ EXIT_CODES: dict[Exit, str] = {
 """One line per exit code, as the docs show it."""
 
 
+@dataclass(frozen=True)
+class Diagnostic:
+    """The parts of a SQL error, whichever side found it (the server, or pglast before anything ran), for
+    `--json` and for callers that want more than the message."""
+
+    sqlstate: str
+    message: str
+    file: str | None = None
+    """The migration file the error is in; None when the runner could not tell which."""
+    line: int | None = None
+    column: int | None = None
+    detail: str | None = None
+    hint: str | None = None
+    context: str | None = None
+
+
 class MigrateError(Exception):
     """Base of every expected runner error."""
 
     exit_code: Exit = Exit.MIGRATION_FAILED
+    diagnostic: Diagnostic | None = None
+    """Set when the error is a SQL error (MigrationFailed, a syntax error)."""
 
 
 class ConfigError(MigrateError):
@@ -68,6 +87,10 @@ class MigrationFileError(MigrateError):
 
     exit_code = Exit.MALFORMED_FILE
 
+    def __init__(self, message: str, *, diagnostic: Diagnostic | None = None) -> None:
+        super().__init__(message)
+        self.diagnostic = diagnostic
+
 
 class DriftError(MigrateError):
     """Files and ledger disagree: an applied file was edited or deleted, or a new file is out of order."""
@@ -86,6 +109,7 @@ class MigrationFailed(MigrateError):
 
     exit_code = Exit.MIGRATION_FAILED
 
-    def __init__(self, message: str, *, sqlstate: str | None = None) -> None:
+    def __init__(self, message: str, *, sqlstate: str | None = None, diagnostic: Diagnostic | None = None) -> None:
         super().__init__(message)
-        self.sqlstate = sqlstate
+        self.sqlstate = sqlstate if sqlstate is not None or diagnostic is None else diagnostic.sqlstate
+        self.diagnostic = diagnostic

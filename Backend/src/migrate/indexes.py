@@ -11,13 +11,15 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from src.migrate import sql
+from src.migrate import ledger, sql
 from src.migrate.errors import MigrationFailed
 from src.migrate.files import MigrationFile
 
 _INVALID_INDEX = """
-    SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-    WHERE i.indrelid = to_regclass($1) AND c.relname = $2 AND NOT i.indisvalid
+    SELECT i.indexrelid::pg_catalog.regclass::pg_catalog.text
+    FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
+    WHERE i.indrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)
+      AND c.relname OPERATOR(pg_catalog.=) $2 AND NOT i.indisvalid
 """
 
 
@@ -37,7 +39,7 @@ async def drop_invalid(conn: asyncpg.Connection, statements: Sequence[sql.Statem
     """Drop the INVALID indexes an earlier, failed run of these statements left; returns their names."""
     dropped = []
     for table, index in concurrent_targets(statements):
-        name = await conn.fetchval(_INVALID_INDEX, table, index)
+        name = await ledger.fetchval(conn, _INVALID_INDEX, table, index)
         if name is not None:
             await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
             dropped.append(str(name))
@@ -47,7 +49,7 @@ async def drop_invalid(conn: asyncpg.Connection, statements: Sequence[sql.Statem
 async def refuse_invalid(conn: asyncpg.Connection, file: MigrationFile, statements: Sequence[sql.Statement]) -> None:
     """MigrationFailed when an index the file built concurrently is INVALID after it ran."""
     for table, index in concurrent_targets(statements):
-        name = await conn.fetchval(_INVALID_INDEX, table, index)
+        name = await ledger.fetchval(conn, _INVALID_INDEX, table, index)
         if name is not None:
             raise MigrationFailed(
                 f"{file.filename}: index {name} is INVALID after CREATE INDEX CONCURRENTLY (another session may "

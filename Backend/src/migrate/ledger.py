@@ -66,8 +66,23 @@ class LedgerTable:
         return f"{self.schema}.{self.name}"
 
 
+async def fetch(conn: asyncpg.Connection, query: str, *args: object) -> list[asyncpg.Record]:
+    """Rows of one of the runner's own queries, through the unnamed prepared statement.
+
+    asyncpg caches named prepared statements, and a migration's `DEALLOCATE ALL` or `DISCARD ALL` removes
+    them behind its back; the unnamed one is parsed anew each time, so nothing a file does can remove it.
+    """
+    statement = await conn.prepare(query, name="")
+    return list(await statement.fetch(*args))
+
+
+async def fetchval(conn: asyncpg.Connection, query: str, *args: object) -> object:
+    rows = await fetch(conn, query, *args)
+    return rows[0][0] if rows else None
+
+
 async def exists(conn: asyncpg.Connection, table: LedgerTable) -> bool:
-    return bool(await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table.qualified))
+    return bool(await fetchval(conn, "SELECT pg_catalog.to_regclass($1) IS NOT NULL", table.qualified))
 
 
 async def ensure(conn: asyncpg.Connection, table: LedgerTable) -> None:
@@ -75,7 +90,7 @@ async def ensure(conn: asyncpg.Connection, table: LedgerTable) -> None:
     EXISTS can still fail on the catalog's unique index."""
     if await exists(conn, table):
         return
-    if await conn.fetchval("SELECT to_regnamespace($1) IS NULL", f'"{table.schema}"'):
+    if await fetchval(conn, "SELECT pg_catalog.to_regnamespace($1) IS NULL", f'"{table.schema}"'):
         # Only when missing: CREATE SCHEMA checks the CREATE privilege even with IF NOT EXISTS.
         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{table.schema}"')
     await conn.execute(
@@ -84,7 +99,7 @@ async def ensure(conn: asyncpg.Connection, table: LedgerTable) -> None:
             version       bigint PRIMARY KEY,
             name          text NOT NULL,
             checksum      text NOT NULL,
-            applied_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+            applied_at    timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
             duration_ms   double precision NOT NULL,
             applied_by    text NOT NULL DEFAULT current_user,
             hostname      text NOT NULL,
@@ -106,9 +121,10 @@ async def read(conn: asyncpg.Connection, table: LedgerTable) -> list[LedgerRow]:
     import asyncpg
 
     try:
-        rows = await conn.fetch(
+        rows = await fetch(
+            conn,
             f"SELECT version, name, checksum, applied_at, duration_ms, applied_by, hostname, kind, transactional "
-            f"FROM {table.qualified} ORDER BY version"
+            f"FROM {table.qualified} ORDER BY version",
         )
     except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
         return []
@@ -127,7 +143,8 @@ async def record(
     kind: str = "applied",
     transactional: bool = True,
 ) -> None:
-    await conn.execute(
+    await fetch(
+        conn,
         f"INSERT INTO {table.qualified} (version, name, checksum, duration_ms, hostname, kind, transactional) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7)",
         version,
@@ -142,13 +159,14 @@ async def record(
 
 async def durations(conn: asyncpg.Connection, table: LedgerTable, versions: list[int]) -> dict[int, float]:
     """duration_ms of the given versions' rows (written by the server, see `script`)."""
-    rows = await conn.fetch(
-        f"SELECT version, duration_ms FROM {table.qualified} WHERE version = ANY($1::bigint[])", versions
+    rows = await fetch(
+        conn,
+        f"SELECT version, duration_ms FROM {table.qualified} WHERE version OPERATOR(pg_catalog.=) ANY($1)",
+        versions,
     )
     return {row[0]: row[1] for row in rows}
 
 
 async def update(conn: asyncpg.Connection, table: LedgerTable, *, version: int, name: str, checksum: str) -> None:
-    await conn.execute(
-        f"UPDATE {table.qualified} SET name = $2, checksum = $3 WHERE version = $1", version, name, checksum
-    )
+    query = f"UPDATE {table.qualified} SET name = $2, checksum = $3 WHERE version = $1"
+    await fetch(conn, query, version, name, checksum)

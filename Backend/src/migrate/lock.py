@@ -17,6 +17,7 @@ from datetime import datetime
 
 import asyncpg
 
+from src.migrate import ledger
 from src.migrate.errors import LockTimeout
 from src.migrate.ledger import LedgerTable
 
@@ -96,4 +97,10 @@ async def acquire(
 
 
 async def release(conn: asyncpg.Connection, key: int) -> None:
-    await conn.fetchval("SELECT pg_advisory_unlock($1)", key)
+    # A simple query: no prepared statement a migration's DEALLOCATE ALL could have removed.
+    await conn.execute(f"SELECT pg_catalog.pg_advisory_unlock({int(key)})")
+
+
+async def retake(conn: asyncpg.Connection, key: int) -> bool:
+    """Take the lock again after a migration released it (DISCARD ALL does); False if another runner has it."""
+    return bool(await ledger.fetchval(conn, "SELECT pg_catalog.pg_try_advisory_lock($1)", key))

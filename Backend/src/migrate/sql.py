@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from src.migrate.errors import MigrationFileError
+from src.migrate.errors import Diagnostic, MigrationFileError
 from src.migrate.files import MigrationFile
 
 
@@ -132,11 +132,16 @@ def _is_transactional(node: Any) -> bool:
     return True
 
 
+SYNTAX_ERROR = "42601"
+"""The SQLSTATE of a syntax error; pglast's parse errors are given it too, so every syntax error has one."""
+
+
 def syntax_error(file: MigrationFile, offset: int, message: str, after: str = "") -> MigrationFileError:
-    """`file:line:column: message` and the line with a caret, whether pglast or the server found it."""
+    """`file:line:column: ERROR 42601: message` and the line with a caret, as the server reports one."""
     line, column = line_and_column(file.sql, offset)
-    text = f"{file.filename}:{line}:{column}: {message}\n{excerpt(file.sql, offset)}"
-    return MigrationFileError(f"{text}\n{after}" if after else text)
+    text = f"{file.filename}:{line}:{column}: ERROR {SYNTAX_ERROR}: {message}\n{excerpt(file.sql, offset)}"
+    found = Diagnostic(SYNTAX_ERROR, message, file.filename, line, column)
+    return MigrationFileError(f"{text}\n{after}" if after else text, diagnostic=found)
 
 
 # Every statement PostgreSQL refuses in a transaction block holds one of these words, and so does every
@@ -312,7 +317,10 @@ def parse(file: MigrationFile) -> list[Statement]:
             raise psql from None
         if isinstance(index, int):
             raise syntax_error(file, index, message) from None
-        raise MigrationFileError(f"{file.filename}: {message}") from None
+        raise MigrationFileError(
+            f"{file.filename}: ERROR {SYNTAX_ERROR}: {message}",
+            diagnostic=Diagnostic(SYNTAX_ERROR, str(message), file.filename),
+        ) from None
     statements: list[Statement] = []
     for item in raw:
         start = item.stmt_location or 0

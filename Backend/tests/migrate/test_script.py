@@ -40,18 +40,33 @@ def test_per_file_mode_gives_each_file_its_own_group() -> None:
     assert versions(groups) == [(True, [1]), (False, [2]), (True, [3])]
 
 
-def test_a_batch_holds_each_file_then_its_ledger_row() -> None:
+def test_a_batch_holds_the_files_then_their_ledger_rows_in_one_insert_after_the_guard() -> None:
     [batch] = script.batches([file(1, "CREATE TABLE a (id int)"), file(2)], TABLE, "web-1")
     first, second = batch.text.index("CREATE TABLE a"), batch.text.index("SELECT 1;")
-    insert_1 = batch.text.index("VALUES (1, 'f1', ")
-    insert_2 = batch.text.index("VALUES (2, 'f2', ")
-    assert first < insert_1 < second < insert_2
-    assert batch.text.count('INSERT INTO "public"."migration_ledger"') == 2
+    guard, insert = batch.text.index(script.GUARD), batch.text.index('INSERT INTO "public"."migration_ledger"')
+    assert first < second < guard < insert
+    assert batch.text.count("INSERT INTO") == 1
+    assert batch.text.index("(1, 'f1', ") < batch.text.index("(2, 'f2', ")
+
+
+def test_only_the_batches_after_the_first_restore_the_files_settings() -> None:
+    files = [file(i) for i in range(1, script.BATCH_FILES + 2)]
+    first, second = script.batches(files, TABLE, "h")
+    assert (first.restores, second.restores) == (False, True)
+    assert script.RESTORE not in first.text
+    assert second.text.startswith(script.RESTORE)
 
 
 def test_a_last_statement_without_semicolon_or_after_a_comment_is_still_terminated() -> None:
     [batch] = script.batches([file(1, "SELECT 1 -- no semicolon, a comment")], TABLE, "h")
-    assert "-- no semicolon, a comment\n;\nINSERT INTO" in batch.text
+    assert "-- no semicolon, a comment\n;\nSELECT pg_catalog.set_config('migrate.t1', " in batch.text
+
+
+def test_a_file_adding_an_enum_value_ends_its_transaction_in_all_mode() -> None:
+    files = [file(1), file(2), file(3)]
+    transactional = {1: True, 2: True, 3: True}
+    groups = list(script.groups(files, transactional, TransactionMode.ALL, commit_after={2}))
+    assert versions(groups) == [(True, [1, 2]), (True, [3])]
 
 
 def test_batches_split_at_the_file_limit() -> None:

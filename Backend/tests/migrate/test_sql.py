@@ -145,7 +145,7 @@ def test_a_syntax_error_names_file_line_and_column_and_shows_the_line() -> None:
     with pytest.raises(MigrationFileError) as info:
         parse(migration("SELECT 1;\nSELECT 2;\n  SELEC 3;\n", name="005_bad.sql"))
     message = str(info.value)
-    assert message.startswith('005_bad.sql:3:3: syntax error at or near "SELEC"')
+    assert message.startswith('005_bad.sql:3:3: ERROR 42601: syntax error at or near "SELEC"')
     assert "    3 |   SELEC 3;" in message
 
 
