@@ -136,6 +136,9 @@ async def apply(
             # The lock dies with the session anyway; an error here must not hide the original one.
             with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                 await lock.release(conn, key)
+            # The schema changed, and a file's DEALLOCATE ALL or DISCARD ALL (not undone by a rollback) may have
+            # removed the statements asyncpg keeps prepared: drop its caches, so the caller's connection works.
+            await conn.reload_schema_state()
 
 
 def _can_skip_parsing(files: Sequence[MigrationFile], mode: TransactionMode) -> bool:

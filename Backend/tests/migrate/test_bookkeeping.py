@@ -161,6 +161,15 @@ async def test_deallocate_all_in_a_file_does_not_break_the_runners_later_queries
     assert [r["version"] for r in await ledger(conn)] == [1, 2, 3]
 
 
+async def test_the_callers_connection_still_works_after_a_files_deallocate_all(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    query = "SELECT count(*) FROM pg_class"
+    await conn.fetchval(query)  # asyncpg now keeps it as a named prepared statement
+    await apply(conn, write_migrations(tmp_path, {"001_deallocate.sql": "DEALLOCATE ALL;"}))
+    assert await conn.fetchval(query) > 0
+
+
 DISCARD = {
     "001_a.sql": "CREATE TABLE a (id int);",
     "002_discard.sql": "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_a ON a (id);\nDISCARD ALL;\n",

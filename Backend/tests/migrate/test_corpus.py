@@ -49,15 +49,6 @@ _OUTSIDE_TRANSACTION = re.compile(
 _ADDS_ENUM_VALUE = re.compile(r"^\s*ALTER\s+TYPE\s+[^;]+?\s+ADD\s+VALUE\b", re.IGNORECASE | re.MULTILINE)
 _COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)  # the corpus nests no block comment in a comment-only file
 
-# Faults of issue 15 the corpus meets. While they are open on main, the full corpus is expected to fail
-# (strict: the day a fix lands, the test passes and the marker must go), and the tests below work around
-# them the way a user would today. Remove each marker, and its workaround, with its fix.
-ENUM_VALUE_NOT_COMMITTED = pytest.mark.xfail(
-    strict=True,
-    reason="issue 15 fault 5: in one transaction, a value ALTER TYPE ... ADD VALUE added cannot be used by a "
-    "later file (55P04); the planner is to commit after such a file",
-)
-
 
 def corpus_files() -> list[Path]:
     return sorted(CORPUS.glob("*.sql"))
@@ -184,13 +175,7 @@ def test_the_corpus_is_a_history_of_more_than_a_hundred_files() -> None:
     assert sum(1 for f in files if is_comment_only(f)) >= 3
 
 
-@pytest.mark.parametrize(
-    "mode",
-    [
-        pytest.param("all", marks=ENUM_VALUE_NOT_COMMITTED),
-        pytest.param("per-file"),
-    ],
-)
+@pytest.mark.parametrize("mode", ["all", "per-file"])
 def test_migrate_apply_makes_what_psql_makes(
     mode: str, database: ConnectionSettings, corpus_roles: None, psql_result: tuple[str, dict[str, str]]
 ) -> None:
@@ -199,20 +184,6 @@ def test_migrate_apply_makes_what_psql_makes(
     assert_same_result(database, psql_result)
     assert fetchval(database, f"SELECT count(*) FROM {LEDGER}") == len(corpus_files())
     assert "Nothing to apply" in migrate("apply", "--database-url", url, "--migrations-dir", str(CORPUS))
-
-
-def test_with_todays_workaround_migrate_apply_in_one_transaction_makes_what_psql_makes(
-    database: ConnectionSettings, corpus_roles: None, psql_result: tuple[str, dict[str, str]]
-) -> None:
-    """The test above in `all` mode with fault 5 worked around: one apply up to each file that adds an enum
-    value, then one for the rest. Delete it with the marker."""
-    url = url_of(database)
-    steps = [f"--target={int(f.name[:3])}" for f in corpus_files() if adds_enum_value(f)]
-    for step in [*steps, None]:
-        target = [step] if step else []
-        migrate("apply", "--database-url", url, "--migrations-dir", str(CORPUS), "--transaction", "all", *target)
-    assert_same_result(database, psql_result)
-    assert fetchval(database, f"SELECT count(*) FROM {LEDGER}") == len(corpus_files())
 
 
 async def test_every_file_is_idempotent_where_it_stands_in_the_history(

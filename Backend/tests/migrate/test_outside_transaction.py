@@ -320,26 +320,7 @@ async def test_the_server_refuses_it_inside_a_transaction_block(
                 await conn.execute(case.statement.format(**values))
 
 
-# DISCARD ALL also deallocates the runner's prepared statements and releases its lock: that the runner's
-# bookkeeping survives it is issue 15's ledger-bookkeeping fault (item 9), fixed beside the runner. Strict, so
-# it turns into a failure (remove the mark) as soon as it passes.
-RUN_BY_THE_RUNNER = [
-    pytest.param(
-        c,
-        id=c.id,
-        marks=pytest.mark.xfail(
-            strict=True,
-            raises=asyncpg.InvalidSQLStatementNameError,
-            reason="the runner's bookkeeping after DISCARD ALL",
-        ),
-    )
-    if c.id == "discard-all"
-    else pytest.param(c, id=c.id)
-    for c in CASES
-]
-
-
-@pytest.mark.parametrize("case", RUN_BY_THE_RUNNER)
+@pytest.mark.parametrize("case", CASES, ids=ids(CASES))
 async def test_the_runner_runs_it_outside_a_transaction_between_the_files_around_it(
     conn: asyncpg.Connection, names: dict[str, str], case: Case, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
