@@ -10,6 +10,11 @@ Columns (documented in docs/migrations.md):
     hostname       text                the host the runner ran on
     kind           text                'applied' (its SQL ran) or 'baseline' (recorded without running)
     transactional  boolean             whether it ran inside a transaction with its ledger row
+
+Beside it, `<ledger>_audit` (e.g. public.migration_ledger_audit) keeps one row per deliberate change
+`migrate repair` made to the ledger: the action ('forget', 'repair'), the version, the ledger row before
+and after (jsonb), who, from which host, when, and a note. `ensure` creates it with the ledger, and adds
+it beside a ledger made before it existed (an old ledger is upgraded in place, idempotently).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
+
+from src.migrate.errors import ConfigError
 
 if TYPE_CHECKING:
     import asyncpg
@@ -62,6 +69,11 @@ class LedgerTable:
     def qualified(self) -> str:
         return f'"{self.schema}"."{self.name}"'
 
+    @property
+    def audit(self) -> LedgerTable:
+        """The audit table beside the ledger: `<name>_audit`, the name cut to stay within 63 bytes."""
+        return LedgerTable(self.schema, f"{self.name[:57]}_audit")
+
     def __str__(self) -> str:
         return f"{self.schema}.{self.name}"
 
@@ -71,9 +83,26 @@ async def exists(conn: asyncpg.Connection, table: LedgerTable) -> bool:
 
 
 async def ensure(conn: asyncpg.Connection, table: LedgerTable) -> None:
-    """Create the ledger if it is missing. Call it holding the runner's lock: concurrent CREATE TABLE IF NOT
-    EXISTS can still fail on the catalog's unique index."""
-    if await exists(conn, table):
+    """Create the ledger and its audit table if missing. Call it holding the runner's lock: concurrent
+    CREATE TABLE IF NOT EXISTS can still fail on the catalog's unique index.
+
+    A ledger made before the audit table existed gets it here (once; later calls find it). A role that may
+    not create tables in the ledger's schema keeps using such a ledger as before; only `repair`, which
+    needs the audit table, then says so. One round trip when both exist, as before the audit table.
+    """
+    found = await conn.fetchrow(
+        "SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL, "
+        "COALESCE(has_schema_privilege(to_regnamespace($3), 'CREATE'), false)",
+        table.qualified,
+        table.audit.qualified,
+        f'"{table.schema}"',
+    )
+    has_ledger, has_audit, may_create = found[0], found[1], found[2]
+    if has_ledger and has_audit:
+        return
+    if has_ledger:
+        if may_create:
+            await conn.execute(_AUDIT_DDL.format(audit=table.audit.qualified, ledger=table))
         return
     if await conn.fetchval("SELECT to_regnamespace($1) IS NULL", f'"{table.schema}"'):
         # Only when missing: CREATE SCHEMA checks the CREATE privilege even with IF NOT EXISTS.
@@ -94,7 +123,25 @@ async def ensure(conn: asyncpg.Connection, table: LedgerTable) -> None:
         COMMENT ON TABLE {table.qualified} IS
             'Migrations applied by the migrate runner (src.migrate); one row per NNN_name.sql file.';
         """
+        + _AUDIT_DDL.format(audit=table.audit.qualified, ledger=table)
     )
+
+
+_AUDIT_DDL = """
+    CREATE TABLE IF NOT EXISTS {audit} (
+        id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at        timestamptz NOT NULL DEFAULT clock_timestamp(),
+        action    text NOT NULL CHECK (action IN ('forget', 'repair')),
+        version   bigint NOT NULL,
+        before    jsonb,
+        after     jsonb,
+        done_by   text NOT NULL DEFAULT current_user,
+        hostname  text NOT NULL,
+        note      text NOT NULL
+    );
+    COMMENT ON TABLE {audit} IS
+        'Deliberate changes `migrate repair` made to {ledger}: the row before and after, who, when, why.';
+"""
 
 
 async def read(conn: asyncpg.Connection, table: LedgerTable) -> list[LedgerRow]:
@@ -148,7 +195,45 @@ async def durations(conn: asyncpg.Connection, table: LedgerTable, versions: list
     return {row[0]: row[1] for row in rows}
 
 
-async def update(conn: asyncpg.Connection, table: LedgerTable, *, version: int, name: str, checksum: str) -> None:
+async def require_audit(conn: asyncpg.Connection, table: LedgerTable) -> None:
+    """Refuse (ConfigError) when the audit table is missing: `ensure` could not create it for this role."""
+    if not await exists(conn, table.audit):
+        raise ConfigError(
+            f"the audit table {table.audit} is missing and this role ({await conn.fetchval('SELECT current_user')}) "
+            f"may not create tables in schema {table.schema}; run the command once as a role that may, so every "
+            "change to the ledger keeps its audit row. Nothing was changed"
+        )
+
+
+async def update(
+    conn: asyncpg.Connection, table: LedgerTable, *, version: int, name: str, checksum: str, note: str
+) -> None:
+    """Record a new name and checksum for an applied version, with an audit row holding the row before
+    and after (one statement: both happen or neither)."""
     await conn.execute(
-        f"UPDATE {table.qualified} SET name = $2, checksum = $3 WHERE version = $1", version, name, checksum
+        f"""
+        WITH old AS (SELECT * FROM {table.qualified} WHERE version = $1),
+             new AS (UPDATE {table.qualified} SET name = $2, checksum = $3 WHERE version = $1 RETURNING *)
+        INSERT INTO {table.audit.qualified} (action, version, before, after, hostname, note)
+        SELECT 'repair', old.version, to_jsonb(old), to_jsonb(new), $4, $5 FROM old, new
+        """,
+        version,
+        name,
+        checksum,
+        socket.gethostname(),
+        note,
+    )
+
+
+async def forget(conn: asyncpg.Connection, table: LedgerTable, *, version: int, note: str) -> None:
+    """Delete an applied version's row, keeping it in an audit row (one statement: both or neither)."""
+    await conn.execute(
+        f"""
+        WITH gone AS (DELETE FROM {table.qualified} WHERE version = $1 RETURNING *)
+        INSERT INTO {table.audit.qualified} (action, version, before, hostname, note)
+        SELECT 'forget', gone.version, to_jsonb(gone), $2, $3 FROM gone
+        """,
+        version,
+        socket.gethostname(),
+        note,
     )
