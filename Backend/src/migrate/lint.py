@@ -139,10 +139,12 @@ def _statement_rules(statement: sql.Statement) -> list[tuple[str, str]]:
             )
         ]
     if kind.startswith("Create") or kind in ("IndexStmt", "ViewStmt", "DefineStmt", "RuleStmt"):
-        if "if_not_exists" in slots and not node.if_not_exists:
-            return [("create-if-not-exists", f"{words} without IF NOT EXISTS fails when rerun")]
-        if "replace" in slots and not node.replace:
-            return [("create-if-not-exists", f"{words} without OR REPLACE fails when rerun")]
+        # Some statements take either guard (CREATE COLLATION IF NOT EXISTS, CREATE OR REPLACE AGGREGATE
+        # share DefineStmt); one of them is enough.
+        guards = [name for name in ("if_not_exists", "replace") if name in slots]
+        if guards and not any(getattr(node, name) for name in guards):
+            wanted = " or ".join("IF NOT EXISTS" if name == "if_not_exists" else "OR REPLACE" for name in guards)
+            return [("create-if-not-exists", f"{words} without {wanted} fails when rerun")]
     return []
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.database.config import DatabaseConfig
-from src.database.errors import DatabaseTimeout, PoolExhausted, SessionClosed
+from src.database.errors import DatabaseTimeout, ManagerClosed, PoolExhausted, SessionClosed
 from src.database.manager import DatabaseManager
 from src.database.models.messaging import Chat
 from tests.support import PrivateServer, config_for, server_processes
@@ -148,11 +148,22 @@ async def test_the_password_never_shows_in_the_managers_repr_or_engine_url() -> 
     await manager.close()
 
 
-async def test_close_disposes_the_pool_and_the_manager_still_reconnects(manager: DatabaseManager) -> None:
+async def test_close_disposes_the_pool_and_a_session_afterwards_is_manager_closed(manager: DatabaseManager) -> None:
     assert await manager.health_check()
     await manager.close()
     assert manager.engine.pool.checkedin() == 0  # type: ignore[attr-defined]
-    assert await manager.health_check()
+    for opening in (manager.session, manager.transaction):
+        with pytest.raises(ManagerClosed, match=r"closed \(await manager\.close\(\)\); make a new DatabaseManager"):
+            async with opening():
+                pass
+    assert manager.engine.pool.checkedin() == 0  # type: ignore[attr-defined]  # no connection was opened
+
+
+async def test_health_after_close_is_not_ok_and_says_why(manager: DatabaseManager) -> None:
+    await manager.close()
+    health = await manager.health()
+    assert (health.ok, health.error) == (False, "this DatabaseManager is closed (await manager.close())")
+    assert await manager.health_check() is False
 
 
 async def test_close_twice_is_harmless(manager: DatabaseManager) -> None:
@@ -160,6 +171,19 @@ async def test_close_twice_is_harmless(manager: DatabaseManager) -> None:
     await manager.close()
     await manager.close()
     assert manager.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    with pytest.raises(ManagerClosed):
+        async with manager.session():
+            pass
+
+
+async def test_a_session_open_when_the_manager_closes_finishes_its_work(manager: DatabaseManager) -> None:
+    await make_table(manager)
+    async with manager.session() as session:
+        await manager.close()
+        await session.execute(text("INSERT INTO notes VALUES ('written after close() began')"))
+        await session.commit()
+        assert (await session.execute(text("SELECT count(*) FROM notes"))).scalar_one() == 1
+    assert manager.engine.pool.checkedin() == 0  # type: ignore[attr-defined]  # its connection was closed, not pooled
 
 
 def checked_out(manager: DatabaseManager) -> int:

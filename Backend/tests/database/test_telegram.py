@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from src.database.errors import InvalidInput, NotFound
 from src.database.manager import DatabaseManager
+from src.database.models import TelegramSession
 from src.database.repositories import messaging, telegram
+from src.database.schemas.telegram import TelegramSessionCreate, TelegramSessionUpdate
+from tests.database import recording
 
 GROUP_CHAT = -1001234567890123  # Telegram group ids are large negative 64-bit numbers
 
@@ -150,3 +154,186 @@ async def test_expire_sessions_in_a_plain_session_is_stored(migrated: DatabaseMa
         assert await telegram.expire_sessions(session) == 1
     async with migrated.session() as session:
         assert await telegram.get_session(session, 1) is None
+
+
+# --- the three input forms, and update_session --------------------------------------------------------
+
+
+async def test_upsert_session_takes_a_create_model_and_writes_only_the_fields_it_sets(
+    migrated: DatabaseManager,
+) -> None:
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    async with migrated.session() as session:
+        chat = await messaging.create_chat(session)
+        first = await telegram.upsert_session(
+            session,
+            TelegramSessionCreate(
+                telegram_chat_id=GROUP_CHAT,
+                telegram_user_id=42,
+                state={"step": 1},
+                expires_at=expires,
+                chat_id=chat.id,
+                metadata={"lang": "de"},
+            ),
+        )
+        again = await telegram.upsert_session(
+            session, TelegramSessionCreate(telegram_chat_id=GROUP_CHAT, telegram_user_id=43, state={"step": 2})
+        )
+    assert again.id == first.id
+    assert (again.telegram_user_id, again.state, again.expires_at, again.chat_id, again.metadata_) == (
+        43,
+        {"step": 2},
+        expires,
+        chat.id,
+        {"lang": "de"},
+    )
+
+
+async def test_upsert_session_takes_a_mapping(migrated: DatabaseManager) -> None:
+    async with migrated.session() as session:
+        stored = await telegram.upsert_session(
+            session, {"telegram_chat_id": 5, "telegram_user_id": 6, "metadata": {"source": "webhook"}}
+        )
+    assert (stored.telegram_chat_id, stored.telegram_user_id, stored.state, stored.metadata_) == (
+        5,
+        6,
+        {},
+        {"source": "webhook"},
+    )
+    async with migrated.session() as session:
+        assert await telegram.get_session(session, 5) is not None  # committed by the plain session
+
+
+async def test_upsert_session_takes_a_new_telegram_session_object_and_returns_it(migrated: DatabaseManager) -> None:
+    given = TelegramSession(telegram_chat_id=GROUP_CHAT, telegram_user_id=42, state={"step": 1})
+    async with migrated.session() as session:
+        returned = await telegram.upsert_session(session, given)
+    assert returned is given
+    assert isinstance(given.id, uuid.UUID)
+    assert (given.state, given.expires_at, given.metadata_) == ({"step": 1}, None, {})
+    later = TelegramSession(telegram_chat_id=GROUP_CHAT, telegram_user_id=42, state={"step": 2})
+    async with migrated.session() as session:
+        replaced = await telegram.upsert_session(session, later)
+    assert replaced is later
+    assert (later.id, later.state) == (given.id, {"step": 2})  # the same row, updated
+
+
+async def test_an_object_for_a_session_this_session_holds_returns_the_held_one(migrated: DatabaseManager) -> None:
+    async with migrated.session() as session:
+        held = await telegram.upsert_session(session, GROUP_CHAT, 42, state={"step": 1})
+        returned = await telegram.upsert_session(
+            session, TelegramSession(telegram_chat_id=GROUP_CHAT, telegram_user_id=42, state={"step": 2})
+        )
+        assert returned is held
+        assert held.state == {"step": 2}
+        assert await telegram.get_session(session, GROUP_CHAT) is held
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"telegram_chat_id": 1}, r"^telegram_session\.telegram_user_id: is required$"),
+        ({"telegram_chat_id": "1", "telegram_user_id": 2}, r"^telegram_session\.telegram_chat_id: input should be"),
+        ({"telegram_chat_id": 2**63, "telegram_user_id": 2}, r"^telegram_session\.telegram_chat_id: is out of range"),
+        ({"telegram_chat_id": 1, "telegram_user_id": True}, r"^telegram_session\.telegram_user_id: input should be"),
+        ({"telegram_chat_id": 1, "telegram_user_id": 2, "state": [1]}, r"^telegram_session\.state: must be a JSON"),
+        ({"telegram_chat_id": 1, "telegram_user_id": 2, "state": None}, r"^telegram_session\.state: must be a JSON"),
+        (
+            {"telegram_chat_id": 1, "telegram_user_id": 2, "expires_at": datetime(2030, 1, 1)},
+            r"^telegram_session\.expires_at: input should have timezone info",
+        ),
+        (
+            {"telegram_chat_id": 1, "telegram_user_id": 2, "stat": {}},
+            r"^telegram_session\.stat: .*did you mean 'state'",
+        ),
+        ({"telegram_chat_id": 1, "telegram_user_id": 2, "metadata": {"k": "\x00"}}, r"^telegram_session\.metadata: "),
+        (TelegramSession(telegram_chat_id=1), r"^telegram_session\.telegram_user_id: is required$"),
+        ("1", r"^telegram_session: expected a TelegramSession, a TelegramSessionCreate or a mapping, not str$"),
+    ],
+)
+async def test_bad_input_in_any_form_names_the_field_and_nothing_is_sent(
+    migrated: DatabaseManager, data: Any, message: str
+) -> None:
+    async with migrated.session() as session:
+        with recording.sql_statements(migrated) as sent, pytest.raises(InvalidInput, match=message):
+            await telegram.upsert_session(session, data)
+        assert sent == []
+        assert await telegram.get_session(session, 1) is None  # the session is still usable
+
+
+async def test_the_session_and_ids_or_keywords_together_are_refused(migrated: DatabaseManager) -> None:
+    async with migrated.session() as session:
+        with pytest.raises(InvalidInput, match=r"^telegram_session: pass the session alone"):
+            await telegram.upsert_session(session, {"telegram_chat_id": 1, "telegram_user_id": 2}, state={})
+        with pytest.raises(InvalidInput, match=r"^telegram_user_id: is required with a telegram_chat_id$"):
+            await telegram.upsert_session(session, 1)
+
+
+async def test_the_keyword_form_takes_metadata(migrated: DatabaseManager) -> None:
+    async with migrated.session() as session:
+        await telegram.upsert_session(session, 1, 2, metadata={"a": 1})
+        kept = await telegram.upsert_session(session, 1, 3)
+    assert (kept.telegram_user_id, kept.metadata_) == (3, {"a": 1})
+
+
+async def test_update_session_changes_only_the_fields_given(migrated: DatabaseManager) -> None:
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    async with migrated.session() as session:
+        chat = await messaging.create_chat(session)
+        await telegram.upsert_session(session, GROUP_CHAT, 42, state={"step": 1}, expires_at=expires, chat_id=chat.id)
+        moved = await telegram.update_session(session, GROUP_CHAT, {"state": {"step": 2}})
+        unlinked = await telegram.update_session(session, GROUP_CHAT, TelegramSessionUpdate(chat_id=None))
+    assert moved is not None
+    assert unlinked is not None
+    assert (unlinked.state, unlinked.expires_at, unlinked.chat_id, unlinked.telegram_user_id) == (
+        {"step": 2},
+        expires,
+        None,
+        42,
+    )
+    async with migrated.session() as session:
+        stored = await telegram.get_session(session, GROUP_CHAT)
+    assert stored is not None
+    assert (stored.state, stored.chat_id) == ({"step": 2}, None)
+
+
+async def test_update_session_of_a_chat_without_one_is_none(migrated: DatabaseManager) -> None:
+    async with migrated.session() as session:
+        assert await telegram.update_session(session, 7, {"state": {}}) is None
+
+
+@pytest.mark.parametrize(
+    ("updates", "error", "message"),
+    [
+        ({"state": None}, InvalidInput, r"^telegram_session\.state: cannot be null \(the column is NOT NULL\)$"),
+        ({"telegram_user_id": None}, InvalidInput, r"^telegram_session\.telegram_user_id: cannot be null"),
+        ({"telegram_chat_id": 5}, InvalidInput, r"^telegram_session\.telegram_chat_id: is not a field that can be"),
+        ({"id": uuid.uuid4()}, InvalidInput, r"^telegram_session\.id: is read-only"),
+        ({}, InvalidInput, r"^telegram_session: no fields to update"),
+        ({"expires_at": datetime(2030, 1, 1)}, InvalidInput, r"^telegram_session\.expires_at: input should have"),
+        ({"chat_id": uuid.uuid4()}, NotFound, r"^chat .* does not exist \(telegram_session\.chat_id\)$"),
+    ],
+)
+async def test_a_bad_update_names_the_field_and_changes_nothing(
+    migrated: DatabaseManager, updates: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    async with migrated.session() as session:
+        await telegram.upsert_session(session, GROUP_CHAT, 42, state={"step": 1})
+        with pytest.raises(error, match=message):
+            await telegram.update_session(session, GROUP_CHAT, updates)
+        stored = await telegram.get_session(session, GROUP_CHAT)
+    assert stored is not None
+    assert (stored.state, stored.telegram_user_id) == ({"step": 1}, 42)
+
+
+async def test_updates_in_a_transaction_that_fails_leave_nothing(migrated: DatabaseManager) -> None:
+    async with migrated.session() as session:
+        await telegram.upsert_session(session, GROUP_CHAT, 42, state={"step": 1})
+    with pytest.raises(RuntimeError, match="bot crashed"):
+        async with migrated.transaction() as session:
+            await telegram.update_session(session, GROUP_CHAT, {"state": {"step": 2}})
+            raise RuntimeError("bot crashed")
+    async with migrated.session() as session:
+        stored = await telegram.get_session(session, GROUP_CHAT)
+    assert stored is not None
+    assert stored.state == {"step": 1}

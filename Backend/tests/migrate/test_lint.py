@@ -54,6 +54,22 @@ def test_idempotent_forms_pass(tmp_path: Path) -> None:
     assert [f for f in findings_for(tmp_path, sql) if "if-" in f] == []
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE COLLATION IF NOT EXISTS ordinal (locale = 'C');",
+        "CREATE OR REPLACE AGGREGATE total(integer) (sfunc = int4pl, stype = integer);",
+    ],
+)
+def test_a_statement_that_takes_either_guard_passes_with_one(tmp_path: Path, sql: str) -> None:
+    assert [f for f in findings_for(tmp_path, sql) if "create-if-not-exists" in f] == []
+
+
+def test_a_statement_that_takes_either_guard_without_any_names_both(tmp_path: Path) -> None:
+    (finding,) = [f for f in findings_for(tmp_path, "CREATE COLLATION c (locale = 'C');") if "create-if" in f]
+    assert "without IF NOT EXISTS or OR REPLACE" in finding
+
+
 def test_a_marked_statement_is_exempt_from_that_rule_only(tmp_path: Path) -> None:
     sql = "-- migrate:lint-ignore create-if-not-exists\nCREATE TABLE t (id bigint);\nCREATE TABLE u (id bigint);\n"
     own = [f for f in findings_for(tmp_path, sql) if "create-if-not-exists" in f]

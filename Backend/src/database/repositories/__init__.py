@@ -39,9 +39,7 @@ from src.database.repositories.tasks import (
     search_todos,
     update_todo,
 )
-
-# agents and telegram: today's names; branch repos-b adds new ones (and may rework these two imports).
-from src.database.repositories.telegram import expire_sessions, get_session, upsert_session
+from src.database.repositories.telegram import expire_sessions, get_session, update_session, upsert_session
 
 __all__ = [
     "Page",
@@ -70,6 +68,7 @@ __all__ = [
     "search_todos",
     "start_execution",
     "update_chat",
+    "update_session",
     "update_todo",
     "upsert_session",
 ]

@@ -19,13 +19,13 @@ from sqlalchemy import bindparam, delete, insert, inspect, select, text, tuple_,
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from src.database import sessions
 from src.database.errors import InvalidInput, NotFound
 from src.database.models import Chat, Message, MessageRole
 from src.database.repositories.filters import contains_text
+from src.database.repositories.objects import adopt
 from src.database.repositories.paging import Page, check_limit, decode_cursor, page_of
 from src.database.schemas import common
 from src.database.schemas.messaging import (
@@ -47,7 +47,8 @@ _CHATS_NEWEST_FIRST = (Chat.created_at.desc(), Chat.id.desc())
 _MESSAGES_IN_TIME_ORDER = (Message.created_at, Message.id)
 
 # One statement for one message or many: it inserts nothing when the chat does not exist (no foreign-key
-# error to abort the caller's transaction), and gives the n-th message the time
+# error to abort the caller's transaction; the chat row is locked as the foreign key's check would, so a
+# delete under way is waited for and then counts as missing), and gives the n-th message the time
 # max(now by the clock, the chat's latest message) + n microseconds, so messages keep the order they were
 # added in even within one transaction, and after the chat's earlier ones even if the clock stepped back.
 # The latest message is one step down ix_messages_chat_id_created_at.
@@ -63,6 +64,7 @@ _INSERT_MESSAGES = text(
     CROSS JOIN LATERAL jsonb_array_elements(CAST(:items AS jsonb)) WITH ORDINALITY AS m(item, n)
     WHERE c.id = :chat_id
     ORDER BY m.n
+    FOR KEY SHARE OF c
     RETURNING messaging.messages.*
     """
 ).bindparams(bindparam("items", type_=JSONB), bindparam("chat_id", type_=PgUUID(as_uuid=True)))
@@ -166,7 +168,7 @@ def _message_body(item: object, what: str, chat_id: uuid.UUID | None) -> tuple[u
     named: object = None
     if isinstance(item, Message):
         named = inspect(item).dict.get("chat_id")
-        body = common.creation(item, MessageBody, Message, what=what)
+        body = common.creation(item, MessageBody, Message, what=what, ignore={"chat_id"})
     else:
         if isinstance(item, BaseModel):
             fields: Any = item.model_dump(exclude_unset=True)
@@ -188,7 +190,7 @@ async def _insert_messages(
     session: AsyncSession, chat_id: uuid.UUID, bodies: Sequence[MessageBody], *, field: str
 ) -> list[Message]:
     items = [body.model_dump(mode="json") for body in bodies]
-    async with sessions.write(session):
+    async with sessions.write(session, fields={chat_id: field}):
         query = select(Message).from_statement(_INSERT_MESSAGES)
         stored = list((await session.scalars(query, {"items": items, "chat_id": chat_id})).all())
     if not stored:
@@ -196,17 +198,6 @@ async def _insert_messages(
         # and a rollback would expire every object the caller holds from this session.
         raise NotFound("chat", chat_id, field=field)
     return sorted(stored, key=lambda m: (m.created_at, m.id))
-
-
-def _adopt(session: AsyncSession, given: Message, stored: Message) -> Message:
-    """Make the caller's new Message object the stored row (as `session.add` would have), without a
-    second statement: it takes the row's values and replaces `stored` in the session."""
-    session.expunge(stored)
-    for column in Message.__mapper__.column_attrs:
-        set_committed_value(given, column.key, getattr(stored, column.key))
-    make_transient_to_detached(given)
-    session.add(given)
-    return given
 
 
 @overload
@@ -259,7 +250,7 @@ async def add_message(
     if named is None:
         raise InvalidInput("message.chat_id", "is required")
     stored = (await _insert_messages(session, named, [body], field="message.chat_id"))[0]
-    return _adopt(session, chat_id, stored) if isinstance(chat_id, Message) else stored
+    return adopt(session, chat_id, stored) if isinstance(chat_id, Message) else stored
 
 
 async def add_messages(
@@ -283,8 +274,7 @@ async def add_messages(
         return []
     stored = await _insert_messages(session, chat, bodies, field="chat_id")
     return [
-        _adopt(session, item, row) if isinstance(item, Message) else row
-        for item, row in zip(given, stored, strict=True)
+        adopt(session, item, row) if isinstance(item, Message) else row for item, row in zip(given, stored, strict=True)
     ]
 
 

@@ -1,5 +1,11 @@
 """Rows a write refers to, checked before the write, so a missing one is a LookupError naming it rather
-than a foreign-key violation that aborts the caller's transaction."""
+than a foreign-key violation that aborts the caller's transaction.
+
+The check locks the rows it finds (`FOR KEY SHARE`, the lock the foreign key's own check takes at the
+INSERT, only earlier), so a chat deleted by another transaction between the check and the write cannot
+happen: that delete waits for this transaction to end, and a delete already under way makes the check
+wait for it and then report the chat as missing.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +27,8 @@ async def require_chats(session: AsyncSession, chat_ids: Sequence[uuid.UUID], *,
     wanted = list(dict.fromkeys(chat_ids))
     if not wanted:
         return
-    found = set((await session.scalars(select(Chat.id).where(Chat.id.in_(wanted)))).all())
+    query = select(Chat.id).where(Chat.id.in_(wanted)).with_for_update(key_share=True, read=True)
+    found = set((await session.scalars(query)).all())
     for index, chat_id in enumerate(chat_ids):
         if chat_id not in found:
             raise NotFound("chat", chat_id, field=field if isinstance(field, str) else field[index])

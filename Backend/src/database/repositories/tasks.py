@@ -70,7 +70,10 @@ async def create_todos(session: AsyncSession, todos: Iterable[TodoInput]) -> lis
     ]
     referenced = [(f"todos[{i}].chat_id", c.chat_id) for i, c in enumerate(checked) if c.chat_id is not None]
     await require_chats(session, [chat_id for _, chat_id in referenced], field=[name for name, _ in referenced])
-    async with sessions.write(session):
+    first_field: dict[object, str] = {}
+    for name, chat_id in referenced:
+        first_field.setdefault(chat_id, name)
+    async with sessions.write(session, fields=first_field):
         query = insert(Todo).returning(Todo).execution_options(render_nulls=True)
         stored = {todo.id: todo for todo in (await session.scalars(query, rows)).all()}
     return [stored[row["id"]] for row in rows]

@@ -4,6 +4,7 @@ with `XRead.model_validate(obj)`). Usable by a FastAPI app as request and respon
 functions accept them as well as ORM objects and mappings.
 """
 
+from src.database.schemas.agents import ExecutionFinish, ExecutionRead, ExecutionStart
 from src.database.schemas.messaging import (
     ChatCreate,
     ChatRead,
@@ -16,19 +17,24 @@ from src.database.schemas.messaging import (
     MessageSearch,
 )
 from src.database.schemas.tasks import TodoCreate, TodoRead, TodoSearch, TodoUpdate
+from src.database.schemas.telegram import TelegramSessionCreate, TelegramSessionRead, TelegramSessionUpdate
 
-# The agents and telegram models live on branch repos-b (schemas/agents.py, schemas/telegram.py); their
-# names join this list when it is merged.
 __all__ = [
     "ChatCreate",
     "ChatRead",
     "ChatSearch",
     "ChatUpdate",
     "ChatWithMessages",
+    "ExecutionFinish",
+    "ExecutionRead",
+    "ExecutionStart",
     "MessageBody",
     "MessageCreate",
     "MessageRead",
     "MessageSearch",
+    "TelegramSessionCreate",
+    "TelegramSessionRead",
+    "TelegramSessionUpdate",
     "TodoCreate",
     "TodoRead",
     "TodoSearch",

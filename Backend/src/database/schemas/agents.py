@@ -9,26 +9,41 @@ from typing import Any
 from pydantic import AliasChoices, Field
 
 from src.database.models.agents import ExecutionStatus
-from src.database.schemas.common import CreateModel, JsonObject, JsonValue, NonBlankText, ReadModel, Text
+from src.database.schemas.common import (
+    CreateModel,
+    JsonNotNull,
+    JsonObject,
+    JsonValue,
+    NonBlankText,
+    ReadModel,
+    Text,
+)
 
 FINISHED = frozenset({ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED})
 """The statuses an execution ends in; it reaches one of them once."""
 
 
 class ExecutionStart(CreateModel):
-    """A run that starts now: only `agent_name` is required."""
+    """The Create model of executions: a run that starts now (`start_execution` stores it as `running`,
+    started_at now()). Only `agent_name` is required."""
 
     agent_name: NonBlankText
-    input: JsonValue = Field(default_factory=dict)
+    """Not empty or only spaces (ck_executions_agent_name_not_blank)."""
+    input: JsonNotNull = Field(default_factory=dict)
+    """What the run was given: any JSON value (NOT NULL; {} when not given)."""
     chat_id: uuid.UUID | None = None
     """The chat the run serves; it must exist (else LookupError)."""
     metadata: JsonObject = Field(default_factory=dict)
 
 
 class ExecutionFinish(CreateModel):
-    """How a run ended: its output (any JSON) or its error text."""
+    """How a run ended, as `finish_execution` takes it: the status, and the output (any JSON) or the
+    error text. The status is checked against the column's values here; that it is a finished one
+    (succeeded, failed or cancelled) is the state machine's rule, checked by `finish_execution`."""
 
+    status: ExecutionStatus
     output: JsonValue = None
+    """None: no output (SQL NULL)."""
     error: Text | None = None
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from enum import Enum
 from typing import Annotated, Any, ClassVar, TypeVar
 from uuid import UUID
@@ -110,12 +110,21 @@ def _json_any(value: Any) -> Any:
     return value
 
 
+def _not_null(value: Any) -> Any:
+    # Python None is SQL NULL here (as for the nullable JSON columns); JSON's own null is not stored.
+    if value is None:
+        raise ValueError("cannot be null (the column is NOT NULL); give {} for none")
+    return value
+
+
 Text = Annotated[str, AfterValidator(_no_nul)]
 """Text without NUL characters (any length)."""
 JsonObject = Annotated[dict[str, Any], BeforeValidator(_an_object), AfterValidator(_json_object)]
 """A JSON object (the `jsonb_typeof(x) = 'object'` CHECKs) that jsonb can store."""
 JsonValue = Annotated[Any, AfterValidator(_json_any)]
-"""Any JSON value jsonb can store."""
+"""Any JSON value jsonb can store; None is SQL NULL."""
+JsonNotNull = Annotated[Any, BeforeValidator(_not_null), AfterValidator(_json_any)]
+"""Any JSON value jsonb can store, for a NOT NULL column: None (SQL NULL) is refused."""
 NonBlankText = Annotated[str, AfterValidator(_not_blank), AfterValidator(_no_nul)]
 """Text that is not empty or only spaces (the `btrim(x) <> ''` CHECKs)."""
 Text500 = Annotated[str, StringConstraints(max_length=500), AfterValidator(_no_nul)]
@@ -155,6 +164,7 @@ class SearchModel(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
+M = TypeVar("M", bound=BaseModel)
 C = TypeVar("C", bound=CreateModel)
 U = TypeVar("U", bound=UpdateModel)
 S = TypeVar("S", bound=SearchModel)
@@ -185,6 +195,10 @@ def invalid(exc: ValidationError, what: str) -> InvalidInput:
     return InvalidInput.combine(found)
 
 
+def _a(name: str) -> str:
+    return f"an {name}" if name[:1] in "AEIOU" else f"a {name}"
+
+
 def _allowed_fields(model: type[BaseModel]) -> str:
     return ", ".join(sorted(name for name in model.model_fields if name not in READ_ONLY))
 
@@ -197,8 +211,11 @@ def _unknown(field: str, name: str, model: type[BaseModel], problem: str) -> Inv
     return InvalidInput(field, problem, allowed=_allowed_fields(model))
 
 
-def _from_orm(obj: Any, model: type[BaseModel], what: str) -> dict[str, Any]:
-    """The attributes a caller set on a new ORM object (unset ones are left to the database's defaults)."""
+def _from_orm(obj: Any, model: type[BaseModel], what: str, ignore: Collection[str]) -> dict[str, Any]:
+    """The attributes a caller set on a new ORM object (unset ones are left to the database's defaults).
+
+    An attribute set that `model` has no field for is an error (it would not be written), unless it is in
+    `ignore`: the repository function handles it itself."""
     state = inspect(obj)
     if state.persistent or state.deleted or state.detached:
         raise InvalidInput(what, "is already stored; pass a new object, or use an update")
@@ -215,25 +232,25 @@ def _from_orm(obj: Any, model: type[BaseModel], what: str) -> dict[str, Any]:
             raise InvalidInput(f"{what}.{attribute}", f"is not written through the object; set {attribute}_id instead")
         if field in model.model_fields:
             values[field] = value
+        elif attribute not in ignore:
+            raise _unknown(f"{what}.{field}", field, model, f"is not written from a new {type(obj).__name__}")
     return values
 
 
-def creation(data: object, model: type[C], orm_class: type[Any], *, what: str) -> C:
-    """`data` (an `orm_class` instance, a pydantic model or a mapping) checked against `model`.
-
-    Unknown fields and read-only ones (id, created_at, updated_at) are errors naming the writable fields.
-    """
-    if isinstance(data, orm_class):
-        fields = _from_orm(data, model, what)
-    elif isinstance(data, BaseModel):
+def checked(data: object, model: type[M], *, what: str) -> M:
+    """`data` (a `model` instance, another pydantic model or a mapping of fields) validated by `model`;
+    InvalidInput naming each bad field (unknown ones with a did-you-mean), before any SQL is sent.
+    The result's `model_fields_set` is the fields `data` gave."""
+    if isinstance(data, BaseModel):
         fields = data.model_dump(exclude_unset=True)
     elif isinstance(data, Mapping):
         fields = dict(data)
     else:
-        raise InvalidInput(
-            what,
-            f"expected a {orm_class.__name__}, a {model.__name__} or a mapping, not {type(data).__name__}",
-        )
+        raise InvalidInput(what, f"expected {_a(model.__name__)} or a mapping of its fields, not {type(data).__name__}")
+    return _validated(fields, model, what)
+
+
+def _validated(fields: dict[str, Any], model: type[M], what: str) -> M:
     for name in fields:
         if name in READ_ONLY:
             raise InvalidInput(f"{what}.{name}", "is set by the database", allowed=_allowed_fields(model))
@@ -243,6 +260,21 @@ def creation(data: object, model: type[C], orm_class: type[Any], *, what: str) -
         return model.model_validate(fields)
     except ValidationError as exc:
         raise invalid(exc, what) from None
+
+
+def creation(data: object, model: type[C], orm_class: type[Any], *, what: str, ignore: Collection[str] = ()) -> C:
+    """`data` (an `orm_class` instance, a pydantic model or a mapping) checked against `model`.
+
+    Unknown fields and read-only ones (id, created_at, updated_at) are errors naming the writable fields.
+    `ignore`: attributes of an `orm_class` object the caller reads itself (not in `model`, not refused).
+    """
+    if isinstance(data, orm_class):
+        return _validated(_from_orm(data, model, what, ignore), model, what)
+    if not isinstance(data, BaseModel | Mapping):
+        raise InvalidInput(
+            what, f"expected {_a(orm_class.__name__)}, {_a(model.__name__)} or a mapping, not {type(data).__name__}"
+        )
+    return checked(data, model, what=what)
 
 
 def changes(data: object, model: type[U], *, what: str) -> dict[str, Any]:
@@ -312,6 +344,15 @@ def identifier(value: object, field: str) -> UUID:
     raise InvalidInput(field, "is not a UUID", allowed="a uuid.UUID or its text form")
 
 
+def json_object(value: object, field: str) -> dict[str, Any]:
+    """`value` as a JSON object jsonb can store (a value passed outside a model, such as a containment
+    filter); InvalidInput naming `field` otherwise."""
+    try:
+        return _json_object(dict(_an_object(value)))
+    except ValueError as exc:
+        raise InvalidInput(field, str(exc)) from None
+
+
 def attributes(model: BaseModel) -> dict[str, Any]:
     """A checked Create model's fields as ORM constructor arguments (only the fields that were set, so the
     database's defaults apply to the rest)."""
@@ -321,6 +362,7 @@ def attributes(model: BaseModel) -> dict[str, Any]:
 __all__ = [
     "READ_ONLY",
     "CreateModel",
+    "JsonNotNull",
     "JsonObject",
     "JsonValue",
     "NonBlankText",
@@ -334,9 +376,11 @@ __all__ = [
     "UpdateModel",
     "attributes",
     "changes",
+    "checked",
     "creation",
     "identifier",
     "invalid",
+    "json_object",
     "member",
     "search",
 ]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, AliasChoices, Field, Strict
 
 from src.database.errors import InvalidInput
-from src.database.schemas.common import CreateModel, JsonObject, ReadModel, Timestamp
+from src.database.schemas.common import CreateModel, JsonObject, ReadModel, Timestamp, UpdateModel
 
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 _RANGE = f"a whole number from {BIGINT_MIN} to {BIGINT_MAX} (PostgreSQL bigint)"
@@ -50,6 +50,19 @@ class TelegramSessionCreate(CreateModel):
     metadata: JsonObject = Field(default_factory=dict)
 
 
+class TelegramSessionUpdate(UpdateModel):
+    """The fields of a stored session to change (`update_session`); those not set stay as they are.
+    `chat_id=None` unlinks the chat, `expires_at=None` makes it never expire."""
+
+    telegram_user_id: BigInt | None = None
+    chat_id: uuid.UUID | None = None
+    state: JsonObject | None = None
+    expires_at: Timestamp | None = None
+    metadata: JsonObject | None = None
+
+    not_null: ClassVar[frozenset[str]] = frozenset({"telegram_user_id", "state", "metadata"})
+
+
 class TelegramSessionRead(ReadModel):
     """A stored session, e.g. as a FastAPI response body: `TelegramSessionRead.model_validate(s)`."""
 
@@ -64,4 +77,12 @@ class TelegramSessionRead(ReadModel):
     metadata: dict[str, Any] = Field(validation_alias=AliasChoices("metadata_", "metadata"))
 
 
-__all__ = ["BIGINT_MAX", "BIGINT_MIN", "BigInt", "TelegramSessionCreate", "TelegramSessionRead", "telegram_id"]
+__all__ = [
+    "BIGINT_MAX",
+    "BIGINT_MIN",
+    "BigInt",
+    "TelegramSessionCreate",
+    "TelegramSessionRead",
+    "TelegramSessionUpdate",
+    "telegram_id",
+]

@@ -1,0 +1,2 @@
+-- 013 was "ticket_watchers", reverted before it reached production (PR #214).
+-- The number is kept so that the databases which applied the draft stay in step with this folder.

@@ -1,0 +1,1 @@
+-- Reserved for the 2023-03 hotfix branch, which shipped its change as 061.

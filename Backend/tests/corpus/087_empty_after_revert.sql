@@ -1,0 +1,4 @@
+-- This migration added app.tickets.sentiment (ML experiment); the experiment ended and 088 removes
+-- the column, so its body was deleted to spare new databases the work.
+--
+-- Ce fichier est vide exprès. Dieser Eintrag ist absichtlich leer. このファイルは意図的に空です。

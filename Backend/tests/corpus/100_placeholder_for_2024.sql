@@ -1,0 +1,1 @@
+-- Version 100 is a round number; the release notes link to it. No schema change.
