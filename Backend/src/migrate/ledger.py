@@ -13,8 +13,8 @@ Columns (documented in docs/migrations.md):
 
 Beside it, `<ledger>_audit` (e.g. public.migration_ledger_audit) keeps one row per deliberate change
 `migrate repair` made to the ledger: the action ('forget', 'repair'), the version, the ledger row before
-and after (jsonb), who, from which host, when, and a note. `ensure` creates it with the ledger, and adds
-it beside a ledger made before it existed (an old ledger is upgraded in place, idempotently).
+and after (jsonb), who, from which host, when, and a note. `ensure(..., audit=True)` creates it the first
+time a repair needs it, beside a ledger old or new (the ledger itself never changes shape).
 """
 
 from __future__ import annotations
@@ -82,27 +82,19 @@ async def exists(conn: asyncpg.Connection, table: LedgerTable) -> bool:
     return bool(await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table.qualified))
 
 
-async def ensure(conn: asyncpg.Connection, table: LedgerTable) -> None:
-    """Create the ledger and its audit table if missing. Call it holding the runner's lock: concurrent
-    CREATE TABLE IF NOT EXISTS can still fail on the catalog's unique index.
+async def ensure(conn: asyncpg.Connection, table: LedgerTable, *, audit: bool = False) -> None:
+    """Create the ledger if it is missing; with `audit`, its audit table too. Call it holding the runner's
+    lock: concurrent CREATE TABLE IF NOT EXISTS can still fail on the catalog's unique index.
 
-    A ledger made before the audit table existed gets it here (once; later calls find it). A role that may
-    not create tables in the ledger's schema keeps using such a ledger as before; only `repair`, which
-    needs the audit table, then says so. One round trip when both exist, as before the audit table.
+    The audit table is made only when a change needs recording (`repair`), so `apply` leaves exactly the
+    ledger behind, as before it existed; a ledger made without it is upgraded in place here, idempotently
+    (later calls find it). A role that may not create it gets a ConfigError and nothing changes.
     """
-    found = await conn.fetchrow(
-        "SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL, "
-        "COALESCE(has_schema_privilege(to_regnamespace($3), 'CREATE'), false)",
-        table.qualified,
-        table.audit.qualified,
-        f'"{table.schema}"',
-    )
-    has_ledger, has_audit, may_create = found[0], found[1], found[2]
-    if has_ledger and has_audit:
+    if audit:
+        await ensure(conn, table)
+        await _ensure_audit(conn, table)
         return
-    if has_ledger:
-        if may_create:
-            await conn.execute(_AUDIT_DDL.format(audit=table.audit.qualified, ledger=table))
+    if await exists(conn, table):
         return
     if await conn.fetchval("SELECT to_regnamespace($1) IS NULL", f'"{table.schema}"'):
         # Only when missing: CREATE SCHEMA checks the CREATE privilege even with IF NOT EXISTS.
@@ -123,8 +115,23 @@ async def ensure(conn: asyncpg.Connection, table: LedgerTable) -> None:
         COMMENT ON TABLE {table.qualified} IS
             'Migrations applied by the migrate runner (src.migrate); one row per NNN_name.sql file.';
         """
-        + _AUDIT_DDL.format(audit=table.audit.qualified, ledger=table)
     )
+
+
+async def _ensure_audit(conn: asyncpg.Connection, table: LedgerTable) -> None:
+    import asyncpg
+
+    if await exists(conn, table.audit):
+        return
+    try:
+        await conn.execute(_AUDIT_DDL.format(audit=table.audit.qualified, ledger=table))
+    except asyncpg.InsufficientPrivilegeError:
+        role = await conn.fetchval("SELECT current_user")
+        raise ConfigError(
+            f"cannot create the audit table {table.audit}: this role ({role}) may not create tables in "
+            f"schema {table.schema}; run the command once as a role that may, so every change to the ledger "
+            "keeps its audit row. Nothing was changed"
+        ) from None
 
 
 _AUDIT_DDL = """
@@ -193,16 +200,6 @@ async def durations(conn: asyncpg.Connection, table: LedgerTable, versions: list
         f"SELECT version, duration_ms FROM {table.qualified} WHERE version = ANY($1::bigint[])", versions
     )
     return {row[0]: row[1] for row in rows}
-
-
-async def require_audit(conn: asyncpg.Connection, table: LedgerTable) -> None:
-    """Refuse (ConfigError) when the audit table is missing: `ensure` could not create it for this role."""
-    if not await exists(conn, table.audit):
-        raise ConfigError(
-            f"the audit table {table.audit} is missing and this role ({await conn.fetchval('SELECT current_user')}) "
-            f"may not create tables in schema {table.schema}; run the command once as a role that may, so every "
-            "change to the ledger keeps its audit row. Nothing was changed"
-        )
 
 
 async def update(

@@ -48,8 +48,7 @@ async def repair(conn: asyncpg.Connection, files: Sequence[MigrationFile], optio
         changed = [e for e in plan.entries if e.state in (State.EDITED, State.RENAMED)]
         if not changed:
             return []
-        await ledger.ensure(conn, options.ledger)  # an old ledger gets its audit table
-        await ledger.require_audit(conn, options.ledger)
+        await ledger.ensure(conn, options.ledger, audit=True)  # made the first time a change needs it
         repaired = []
         async with conn.transaction():
             for entry in changed:
@@ -126,8 +125,7 @@ async def forget(
         again = make_plan(files, await ledger.read(conn, options.ledger), allow_out_of_order=True)
         if forgettable(again, ranges, options.ledger) != rows:
             raise DriftError("the ledger changed while the command waited; nothing was changed, run it again")
-        await ledger.ensure(conn, options.ledger)  # an old ledger gets its audit table
-        await ledger.require_audit(conn, options.ledger)
+        await ledger.ensure(conn, options.ledger, audit=True)  # made the first time a change needs it
         async with conn.transaction():
             for row in rows:
                 await ledger.forget(

@@ -97,18 +97,13 @@ def check_seconds(value: str | float, *, positive: bool = False) -> float:
     return seconds
 
 
-def _seconds(given: float | None, environ: Mapping[str, str], variable: str, option: str, default: float) -> float:
-    """A seconds setting: the command-line value (named `option` in an error), else the environment's."""
-    if given is not None:
-        value: str | float = given
-        setting = option
-    else:
-        value = _env(environ, variable) or default
-        setting = variable
+def _seconds(given: float | None, environ: Mapping[str, str], variable: str, default: float) -> float:
+    """A seconds setting: the given value, else the environment's; an error names `variable` (the
+    command line checks its options itself, with the same rule, before they get here)."""
     try:
-        return check_seconds(value)
+        return check_seconds(given if given is not None else _env(environ, variable) or default)
     except ValueError as exc:
-        raise ValueError(f"{setting}: {exc}") from None
+        raise ValueError(f"{variable}: {exc}") from None
 
 
 def resolve(
@@ -132,11 +127,9 @@ def resolve(
         embedded_dir=Path(env(embedded.ENV_DATA_DIR) or embedded.DEFAULT_DATA_DIR),
         migrations_dir=resolve_migrations_dir(environ, migrations_dir),
         ledger=resolve_ledger(environ, ledger_table),
-        lock_wait=_seconds(lock_wait, environ, ENV_LOCK_WAIT, "--lock-wait", DEFAULT_LOCK_WAIT),
-        lock_timeout=_seconds(lock_timeout, environ, ENV_LOCK_TIMEOUT, "--lock-timeout", DEFAULT_LOCK_TIMEOUT),
-        statement_timeout=_seconds(
-            statement_timeout, environ, ENV_STATEMENT_TIMEOUT, "--statement-timeout", DEFAULT_STATEMENT_TIMEOUT
-        ),
+        lock_wait=_seconds(lock_wait, environ, ENV_LOCK_WAIT, DEFAULT_LOCK_WAIT),
+        lock_timeout=_seconds(lock_timeout, environ, ENV_LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT),
+        statement_timeout=_seconds(statement_timeout, environ, ENV_STATEMENT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT),
         transaction=_transaction_mode(transaction or env(ENV_TRANSACTION) or TransactionMode.ALL.value),
     )
 

@@ -199,23 +199,25 @@ async def test_ensure_adds_the_audit_table_to_an_old_ledger_and_keeps_its_rows(
     conn: asyncpg.Connection, tmp_path: Path
 ) -> None:
     await old_ledger_recording(conn, write_migrations(tmp_path, STEPS))
-    await ledger.ensure(conn, LEDGER)
+    await ledger.ensure(conn, LEDGER, audit=True)
     assert await conn.fetchval("SELECT to_regclass('public.migration_ledger_audit') IS NOT NULL")
     assert [r.version for r in await ledger.read(conn, LEDGER)] == [1, 2, 3]
 
 
 async def test_ensure_on_an_upgraded_ledger_changes_nothing(conn: asyncpg.Connection, tmp_path: Path) -> None:
     await old_ledger_recording(conn, write_migrations(tmp_path, STEPS))
-    await ledger.ensure(conn, LEDGER)
+    await ledger.ensure(conn, LEDGER, audit=True)
     tables = (
         "SELECT array_agg(relname::text ORDER BY relname) FROM pg_class WHERE relkind = 'r' AND relname LIKE 'mig%'"
     )
     before = await conn.fetchval(tables)
-    await ledger.ensure(conn, LEDGER)
+    await ledger.ensure(conn, LEDGER, audit=True)
     assert await conn.fetchval(tables) == before == ["migration_ledger", "migration_ledger_audit"]
 
 
-async def test_apply_on_an_old_ledger_continues_from_it(conn: asyncpg.Connection, tmp_path: Path) -> None:
+async def test_apply_on_an_old_ledger_continues_from_it_and_adds_no_table(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
     from src.migrate import runner
 
     folder = write_migrations(tmp_path, STEPS)
@@ -223,7 +225,18 @@ async def test_apply_on_an_old_ledger_continues_from_it(conn: asyncpg.Connection
     write_migrations(folder, {"004_d.sql": "CREATE TABLE IF NOT EXISTS d (id bigint PRIMARY KEY);"})
     result = await runner.apply(conn, discover(folder), runner.Options())
     assert [a.file.version for a in result.applied] == [4]
-    assert await conn.fetchval("SELECT to_regclass('public.migration_ledger_audit') IS NOT NULL")
+    assert await conn.fetchval("SELECT to_regclass('public.migration_ledger_audit') IS NULL")
+
+
+def test_apply_makes_the_ledger_alone_and_the_first_repair_its_audit_table(
+    database: ConnectionSettings, tmp_path: Path
+) -> None:
+    url = url_of(database)
+    folder = applied(url, tmp_path)
+    assert fetchval(database, "SELECT to_regclass('public.migration_ledger_audit') IS NULL")
+    (folder / "003_c.sql").unlink()
+    migrate("repair", "--forget", "3", "--yes", "--database-url", url, "--migrations-dir", str(folder))
+    assert fetchval(database, "SELECT count(*) FROM public.migration_ledger_audit") == 1
 
 
 def test_forget_on_an_old_ledger_adds_the_audit_table_first(database: ConnectionSettings, tmp_path: Path) -> None:
@@ -285,5 +298,5 @@ def test_forget_without_an_audit_table_it_may_create_changes_nothing(
     (folder / "002_y.sql").unlink()
     result = migrate("repair", "--forget", "2", "--yes", *options)
     assert result.exit_code == 2
-    assert "the audit table led.migration_ledger_audit is missing and this role" in result.stderr
+    assert "cannot create the audit table led.migration_ledger_audit: this role (runner_" in result.stderr
     assert fetchval(runner_without_create, "SELECT count(*) FROM led.migration_ledger") == 2
