@@ -18,9 +18,20 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from src.app import render
-from src.app.options import DATABASE, json_option, settings_options
+from src.app.options import (
+    DATABASE,
+    OPTION_FLAGS,
+    Seconds,
+    Version,
+    VersionRange,
+    given_before_command,
+    global_options,
+    json_option,
+    settings_options,
+)
 from src.migrate import commands
 from src.migrate.errors import ConfigError, Exit, MigrateError
+from src.migrate.ledger import LedgerRow
 from src.migrate.settings import RunnerSettings
 from src.postgres.settings import read_environment
 
@@ -45,19 +56,98 @@ def run(
         sys.exit(Exit.INTERRUPTED)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+PACKAGE = "agent-backend-db"
+
+
+class _UsageError(click.UsageError):
+    """A bad command line, shown as every expected error is: one line on stderr (not click's usage block)."""
+
+    def show(self, file: Any = None) -> None:
+        hint = f" (`{self.ctx.command_path} --help` lists the options)" if self.ctx is not None else ""
+        click.echo(f"migrate: error: {self.format_message()}{hint}", err=True)
+
+
+class _HealthUsageError(_UsageError):
+    """A bad command line for `migrate health`, which exits 0 or 1 only (Docker's HEALTHCHECK reserves 2)."""
+
+    exit_code = 1
+
+
+# `migrate` alone prints the help (click 8.2+ raises this for it): shown as click shows it.
+_HELP_ERRORS = tuple(c for c in [getattr(click.exceptions, "NoArgsIsHelpError", None)] if c is not None)
+
+
+def _one_line(exc: click.UsageError, *, health: bool) -> click.UsageError:
+    if isinstance(exc, (_UsageError, *_HELP_ERRORS)):
+        return exc
+    return (_HealthUsageError if health else _UsageError)(exc.format_message(), exc.ctx)
+
+
+class _Health(click.Command):
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            raise _one_line(exc, health=True) from exc
+
+
+class _Migrate(click.Group):
+    def make_context(self, info_name: str | None, args: list[str], *rest: Any, **kwargs: Any) -> click.Context:
+        given = list(args)
+        try:
+            return super().make_context(info_name, args, *rest, **kwargs)
+        except click.UsageError as exc:
+            # A bad option before `health` (`migrate --lock-wait nan health`): still 0 or 1 only.
+            raise _one_line(exc, health="health" in given) from exc
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _one_line(exc, health=False) from exc
+
+
+@click.group(
+    name="migrate", cls=_Migrate, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}
+)
+@click.version_option(package_name=PACKAGE, prog_name="migrate", message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, help="Show the traceback of an error.")
-def main(debug: bool) -> None:
+@global_options
+@click.pass_context
+def main(ctx: click.Context, /, debug: bool, **before_command: Any) -> None:
     """Apply numbered raw-SQL migrations to PostgreSQL and report their state.
 
     With no database configured (no DATABASE_URL or DB_* variable), commands use an embedded PostgreSQL
     kept in .pgdata/ in the project.
+
+    The connection options (--database-url, --migrations-dir, --ledger-table, --lock-wait, --lock-timeout,
+    --statement-timeout) may come before the command too (migrate --database-url URL status); the
+    command's own option wins when both are given.
     """
+    name = ctx.invoked_subcommand
+    command = main.get_command(ctx, name) if name else None
+    if command is None:
+        return
+    takes = {p.name for p in command.params}
+    stray = [OPTION_FLAGS[n] for n in given_before_command(ctx) if n not in takes]
+    if stray:
+        error = ConfigError(
+            f"{', '.join(stray)}: given before `{name}`, which does not take {'it' if len(stray) == 1 else 'them'} "
+            f"(`migrate {name} --help` lists its options)"
+        )
+        if name == "health":
+            _not_healthy(error, ready=False)
+        render.fail(error, as_json=False)
 
 
 @main.command()
 @settings_options(*DATABASE, "transaction")
-@click.option("--target", type=int, metavar="N", help="Apply pending migrations up to and including version N.")
+@click.option(
+    "--target",
+    type=Version(),
+    metavar="N",
+    help="Apply pending migrations up to and including version N (an error beyond the last file).",
+)
 @click.option("--allow-out-of-order", is_flag=True, help="Apply pending files numbered below the newest applied.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and the SQL it would run; change nothing.")
 @json_option
@@ -102,7 +192,12 @@ def status(settings: RunnerSettings, as_json: bool) -> None:
 @main.command()
 @settings_options("database_url")
 @click.option(
-    "--timeout", type=float, default=60.0, show_default=True, metavar="SECONDS", help="Give up after this long."
+    "--timeout",
+    type=Seconds(),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Give up after this long (0: try once).",
 )
 def wait(settings: RunnerSettings, timeout: float) -> None:
     """Wait until the database accepts connections (for container entrypoints); exit 3 on timeout."""
@@ -112,19 +207,22 @@ def wait(settings: RunnerSettings, timeout: float) -> None:
 
 
 @main.command()
-@settings_options("migrations_dir")
+@settings_options(*DATABASE)
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path, dir_okay=False, exists=True))
-def lint(settings: RunnerSettings, files: tuple[Path, ...]) -> None:
+@click.option(
+    "--pending-only",
+    is_flag=True,
+    help="Judge only files the database has not applied; findings in applied files are information. "
+    "Reads the ledger (the connection options apply).",
+)
+def lint(settings: RunnerSettings, files: tuple[Path, ...], pending_only: bool) -> None:
     """Report statements that fail when rerun, and squawk's unsafe-change rules, as file:line:column.
 
-    Checks every migration in the folder, or only FILES when given. Exits 7 when there are findings.
-    Needs no database.
+    Checks every migration in the folder, or only FILES when given, and exits 7 when there are findings.
+    Needs no database, unless --pending-only: then files already applied are not judged (an applied file
+    cannot be edited without breaking its checksum); their findings are shown as information.
     """
-
-    async def go() -> commands.LintReport:
-        return commands.lint(settings, files)
-
-    report = run(go)
+    report = run(lambda: commands.lint(settings, files, pending_only=pending_only, events=render.Console()))
     render.lint(report)
     sys.exit(report.exit_code)
 
@@ -132,14 +230,24 @@ def lint(settings: RunnerSettings, files: tuple[Path, ...]) -> None:
 @main.command()
 @settings_options(*DATABASE)
 @click.option("--rerun", is_flag=True, help="Also re-run each applied file in a rolled-back transaction.")
-def verify(settings: RunnerSettings, rerun: bool) -> None:
+@click.option(
+    "--all",
+    "all_files",
+    is_flag=True,
+    help="Judge lint findings in applied files too (by default they are information).",
+)
+def verify(settings: RunnerSettings, rerun: bool, all_files: bool) -> None:
     """Check names, checksums, order, lint and invalid indexes; with --rerun, prove every applied file is
     idempotent by running it again inside a transaction that is rolled back and comparing the catalog.
 
-    Exits 5 on drift, 7 on lint findings, 8 when a rerun changes the catalog or an index is INVALID.
-    --rerun takes the same locks the files take (each is held only for its own rolled-back transaction).
+    Lint judges only the files not yet applied: an applied file cannot be edited without breaking its
+    checksum, so its findings are shown as information (--all judges every file).
+
+    Exit code: the most serious failing check wins, whatever order they are shown in: 5 drift (files and
+    ledger disagree), then 8 (an INVALID index, or a rerun that changes the catalog or fails), then 7 (lint
+    findings). --rerun takes the same locks the files take (each only for its own rolled-back transaction).
     """
-    report = run(lambda: commands.verify(settings, rerun=rerun, events=render.Console()))
+    report = run(lambda: commands.verify(settings, rerun=rerun, all_files=all_files, events=render.Console()))
     render.verify(report)
     sys.exit(report.exit_code)
 
@@ -148,25 +256,55 @@ def verify(settings: RunnerSettings, rerun: bool) -> None:
 @click.argument("name")
 @settings_options("migrations_dir")
 def new(settings: RunnerSettings, name: str) -> None:
-    """Create the next NNN_NAME.sql from a template; needs no database."""
+    """Create the next NNN_NAME.sql from a template and say what to do next; needs no database."""
 
     async def go() -> Path:
         return commands.new(settings, name)
 
-    render.new(run(go))
+    render.new(run(go), settings.migrations_dir)
 
 
 @main.command()
 @settings_options(*DATABASE)
-def repair(settings: RunnerSettings) -> None:
+@click.option(
+    "--forget",
+    "forget",
+    type=VersionRange(),
+    multiple=True,
+    metavar="N[-M]",
+    help="Forget the ledger row of version N (or of each version N to M) whose file was deleted; repeatable.",
+)
+@click.option("--yes", is_flag=True, help="With --forget: do not ask for confirmation.")
+def repair(settings: RunnerSettings, forget: tuple[tuple[int, int], ...], yes: bool) -> None:
     """Accept the current files: record the checksum and name of every applied file that was edited or
-    renamed. Runs no migration SQL; use it only when the database already matches the edited files."""
-    render.repair(run(lambda: commands.repair(settings, events=render.Console())))
+    renamed. Runs no migration SQL; use it only when the database already matches the edited files.
+
+    With --forget N, instead drop the ledger row of version N, whose file was deleted on purpose (after a
+    squash, see docs/migrations.md): asks first (--yes does not), refuses while the file still exists.
+    Every change keeps an audit row in the ledger's audit table (<ledger>_audit).
+    """
+    if not forget:
+        render.repair(run(lambda: commands.repair(settings, events=render.Console())))
+        return
+    confirm = None if yes else _confirm_forget(settings)
+    render.forgotten(run(lambda: commands.forget(settings, forget, confirm=confirm, events=render.Console())))
+
+
+def _confirm_forget(settings: RunnerSettings) -> Callable[[list[LedgerRow]], bool]:
+    def confirm(rows: list[LedgerRow]) -> bool:
+        render.to_forget(rows, settings.ledger)
+        try:
+            return click.confirm("Forget these rows?", default=False, err=True)
+        except click.Abort:  # no answer: stdin closed, or Ctrl-D
+            click.echo("", err=True)
+            return False
+
+    return confirm
 
 
 @main.command()
 @settings_options(*DATABASE)
-@click.option("--version", "version", type=int, required=True, metavar="N", help="The last version to adopt.")
+@click.option("--version", "version", type=Version(), required=True, metavar="N", help="The last version to adopt.")
 def baseline(settings: RunnerSettings, version: int) -> None:
     """Adopt an existing database: record every file up to version N as applied, without running it.
 
@@ -192,7 +330,12 @@ def _health_port(given: int | None) -> int:
 
 @main.command("serve-health")
 @click.option("--host", metavar="HOST", help=f"Address to listen on (env {ENV_HEALTH_HOST}; default 127.0.0.1).")
-@click.option("--port", type=int, metavar="PORT", help=f"Port to listen on (env {ENV_HEALTH_PORT}; default 8000).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help=f"Port to listen on (env {ENV_HEALTH_PORT}; default 8000).",
+)
 @settings_options("migrations_dir", "ledger_table")
 @click.option("--access-log", is_flag=True, help="Log every request (off by default: probes poll forever).")
 def serve_health(settings: RunnerSettings, host: str | None, port: int | None, access_log: bool) -> None:
@@ -245,21 +388,28 @@ def _not_healthy(error: MigrateError, ready: bool) -> NoReturn:
     sys.exit(1)
 
 
-@main.command()
+@main.command(cls=_Health)
 @click.option("--ready", is_flag=True, help="Check readiness: the database answers and no migration is pending.")
 @click.option(
     "--url",
     metavar="URL",
     help="Ask a running health server (e.g. http://127.0.0.1:8000) instead of connecting to the database.",
 )
-@click.option("--timeout", type=float, default=5.0, show_default=True, metavar="SECONDS", help="Give up after this.")
+@click.option(
+    "--timeout",
+    type=Seconds(positive=True),
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Give up after this (more than 0).",
+)
 @settings_options(
     "database_url", "migrations_dir", "ledger_table", on_error=lambda exc, kwargs: _not_healthy(exc, kwargs["ready"])
 )
 def health(settings: RunnerSettings, ready: bool, url: str | None, timeout: float) -> None:
     """Exit 0 when the database is healthy (with --ready: and fully migrated), 1 otherwise.
 
-    For a Docker HEALTHCHECK: every failure, a bad setting included, exits 1 (Docker reserves 2).
+    For a Docker HEALTHCHECK: every failure, a bad option or setting included, exits 1 (Docker reserves 2).
     """
     try:
         if url is not None:

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import sys
 import traceback
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC
 from pathlib import Path
@@ -14,17 +15,20 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from src import BACKEND_DIR
 from src.migrate import commands, runner
 from src.migrate.errors import MigrateError
 from src.migrate.files import MigrationFile
-from src.migrate.ledger import LedgerTable
+from src.migrate.ledger import LedgerRow, LedgerTable
 from src.migrate.lock import Holder
-from src.migrate.plan import PROBLEM_STATES, State
+from src.migrate.plan import PROBLEM_STATES, Plan, State
 from src.migrate.script import TransactionMode
+from src.migrate.settings import DEFAULT_MIGRATIONS_DIR
 from src.postgres.settings import ConnectionSettings
 
 if TYPE_CHECKING:
-    from src.migrate.repair import Repaired
+    from src.migrate.lint import Finding
+    from src.migrate.repair import Forgotten, Repaired
     from src.postgres.embedded import EmbeddedServer
 
 
@@ -167,6 +171,10 @@ def apply(report: commands.ApplyReport, *, as_json: bool) -> None:
         return
     total = len(result.plan.entries)
     if not result.applied:
+        why = _below_target(result.plan, report.target)
+        if why:
+            click.echo(f"Nothing to apply: {why}.")
+            return
         click.echo(f"Nothing to apply: {total} migration(s) known, database is at version {version(result.head)}.")
         return
     waited = f" (waited {result.lock_wait_s:.1f} s for the lock)" if (result.lock_wait_s or 0) >= 0.05 else ""
@@ -174,6 +182,21 @@ def apply(report: commands.ApplyReport, *, as_json: bool) -> None:
         f"Applied {len(result.applied)} migration(s) in {ms(report.elapsed_ms)}{waited}; "
         f"database is at version {version(result.head)}."
     )
+
+
+def _below_target(plan: Plan, target: int | None) -> str | None:
+    """Why `--target` leaves nothing to do, when it is the reason (None otherwise)."""
+    if target is None:
+        return None
+    head = plan.head
+    if head is not None and target <= head:
+        return (
+            f"--target {target} is at or below the database's version {version(head)}; apply only moves forward "
+            "(to undo a change, write a new migration that reverses it)"
+        )
+    if any(e.state is State.PENDING for e in plan.entries):
+        return f"no pending migration is numbered {target} or below (--target {target})"
+    return None
 
 
 def dry_run(plan: commands.DryRun, *, as_json: bool) -> None:
@@ -200,7 +223,8 @@ def dry_run(plan: commands.DryRun, *, as_json: bool) -> None:
         )
         return
     if not pending:
-        click.echo(f"Dry run: nothing to apply; database is at version {version(plan.head)}.")
+        why = _below_target(plan.plan, plan.target)
+        click.echo(f"Dry run: nothing to apply; {why or f'database is at version {version(plan.head)}'}.")
         return
     click.echo(f"Dry run: would apply {len(pending)} migration(s); nothing was changed.")
     for group in plan.groups:
@@ -284,10 +308,25 @@ def lint(report: commands.LintReport) -> None:
         click.echo(str(finding))
     for note in report.notes:
         click.echo(f"info: {note}")
+    for finding in report.information:
+        click.echo(f"info: {finding}")
+    settled = ""
+    if report.information:
+        settled = (
+            f"; {len(report.information)} more in applied files, shown as information (an applied file cannot "
+            "change without breaking its checksum)"
+        )
     if report.findings:
-        click.echo(f"{len(report.findings)} finding(s).", err=True)
+        click.echo(f"{len(report.findings)} finding(s){settled}.", err=True)
+    elif report.pending_only:
+        click.echo(f"No findings in files not yet applied{settled}.")
     else:
         click.echo("No findings.")
+
+
+def _by_rule(findings: Sequence[Finding]) -> str:
+    counts = Counter(f.rule for f in findings)
+    return ", ".join(f"{rule} x{n}" for rule, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def verify(report: commands.Verification) -> None:
@@ -301,12 +340,20 @@ def verify(report: commands.Verification) -> None:
         click.echo(
             f"ok    checksums and order: {plan.count(State.APPLIED)} applied, {plan.count(State.PENDING)} pending"
         )
+    judged = "" if report.all_files else " in files not yet applied"
     if report.findings:
-        click.echo(f"FAIL  lint: {len(report.findings)} finding(s)")
+        click.echo(f"FAIL  lint: {len(report.findings)} finding(s){judged}")
         for finding in report.findings:
             click.echo(f"      {finding}")
     else:
-        click.echo("ok    lint: no findings")
+        click.echo(f"ok    lint: no findings{judged}")
+    if report.information:
+        files = len({f.file for f in report.information})
+        click.echo(
+            f"info  lint: {len(report.information)} finding(s) in {files} applied file(s), not judged (an applied "
+            f"file cannot change without breaking its checksum; --all judges them, `migrate lint` lists them): "
+            f"{_by_rule(report.information)}"
+        )
     if report.invalid_indexes:
         click.echo(
             "FAIL  indexes: INVALID (left by an interrupted CREATE INDEX CONCURRENTLY): "
@@ -327,8 +374,19 @@ def verify(report: commands.Verification) -> None:
         click.echo("skip  rerun: fix the checksums and order first")
 
 
-def new(path: Path) -> None:
-    click.echo(f"Created {shown_path(path)}; write the migration, then `migrate lint` and `migrate apply`.")
+MODELS_DIR = BACKEND_DIR / "src" / "database" / "models"
+DRIFT_CHECK = BACKEND_DIR / "tests" / "database" / "test_models.py"
+
+
+def new(path: Path, migrations_dir: Path) -> None:
+    """The file made, and what to do next."""
+    folder = "" if migrations_dir == DEFAULT_MIGRATIONS_DIR else f" --migrations-dir {shown_path(migrations_dir)}"
+    click.echo(f"Created {shown_path(path)}. Next:")
+    click.echo("  1. Write the SQL in it: idempotent (IF NOT EXISTS, OR REPLACE, IF EXISTS), no BEGIN/COMMIT.")
+    click.echo(f"  2. If it changes the schema, update the models in {shown_path(MODELS_DIR)} to match.")
+    click.echo(f"  3. migrate lint {shown_path(path)}")
+    click.echo(f"  4. migrate apply{folder}")
+    click.echo(f"  5. Check the models still match the SQL: pytest {shown_path(DRIFT_CHECK)}")
 
 
 def repair(repaired: list[Repaired]) -> None:
@@ -344,3 +402,18 @@ def baseline(adopted: list[MigrationFile]) -> None:
     for file in adopted:
         click.echo(f"  {file.filename}: recorded as applied (baseline), not run")
     click.echo(f"Baselined {len(adopted)} migration(s); database is at version {adopted[-1].version:03d}.")
+
+
+def to_forget(rows: Sequence[LedgerRow], ledger: LedgerTable) -> None:
+    """What `repair --forget` is about to drop, before it asks."""
+    click.echo(f"These ledger rows of {ledger} have no file any more and would be forgotten:", err=True)
+    for row in rows:
+        when = row.applied_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        click.echo(f"  {row.version:03d}_{row.name}.sql  {row.kind} {when} by {row.applied_by}", err=True)
+    click.echo(f"No SQL runs; each row is kept in {ledger.audit}. The database keeps what those files did.", err=True)
+
+
+def forgotten(rows: Sequence[Forgotten]) -> None:
+    for item in rows:
+        click.echo(f"  {item.label}: ledger row forgotten (kept in the audit table)")
+    click.echo(f"Forgot {len(rows)} ledger row(s).")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from src.migrate import files as files_module
-from src.migrate import runner, script
+from src.migrate import ledger, runner, script
 from src.migrate.connect import connect, wait_until_ready
 from src.migrate.errors import ConfigError, ConnectionFailed, Exit
 from src.migrate.files import MigrationFile
-from src.migrate.ledger import LedgerTable
+from src.migrate.ledger import LedgerRow, LedgerTable
 from src.migrate.lock import Holder
 from src.migrate.plan import Plan
 from src.migrate.script import TransactionMode
@@ -37,7 +37,7 @@ from src.postgres.settings import ConnectionSettings, read_environment
 
 if TYPE_CHECKING:
     from src.migrate.lint import Finding
-    from src.migrate.repair import Repaired
+    from src.migrate.repair import Forgotten, Repaired, VersionRange
     from src.migrate.sql import Statement
     from src.migrate.verify import RerunResult
     from src.postgres.embedded import EmbeddedServer
@@ -120,6 +120,21 @@ async def connection(
                 await conn.close()
 
 
+def check_target(files: Sequence[MigrationFile], target: int | None, migrations_dir: Path) -> None:
+    """Refuse a `--target` beyond the last file (a ConfigError naming the highest version), which would
+    otherwise apply everything without a word."""
+    if target is None:
+        return
+    if not files:
+        raise ConfigError(f"--target {target}: there are no migration files in {migrations_dir}")
+    last = files[-1]
+    if target > last.version:
+        raise ConfigError(
+            f"--target {target}: no migration is numbered that high; the highest is {last.version:03d} "
+            f"({last.filename})"
+        )
+
+
 def _options(settings: RunnerSettings, **overrides: Any) -> runner.Options:
     return runner.Options(
         ledger=settings.ledger, lock_wait=settings.lock_wait, transaction=settings.transaction, **overrides
@@ -136,6 +151,8 @@ class ApplyReport:
     ledger: LedgerTable
     elapsed_ms: float
     """From connected to done: planning, the lock wait and the files."""
+    target: int | None = None
+    """The `target` asked for (None: every pending file)."""
 
     @property
     def applied(self) -> list[runner.Applied]:
@@ -159,13 +176,14 @@ async def apply(
 ) -> ApplyReport:
     """Apply every pending migration (up to `target`) in order, each recorded in the ledger."""
     files = files_module.discover(settings.migrations_dir)
+    check_target(files, target, settings.migrations_dir)
     options = _options(settings, target=target, allow_out_of_order=allow_out_of_order)
     async with connection(settings, "apply", events) as (conn, where):
         events.connected(where, settings.ledger)
         started = time.perf_counter()
         result = await runner.apply(conn, files, options, events)
         elapsed_ms = (time.perf_counter() - started) * 1000
-    return ApplyReport(result, where.describe(), settings.ledger, elapsed_ms)
+    return ApplyReport(result, where.describe(), settings.ledger, elapsed_ms, target)
 
 
 @dataclass(frozen=True)
@@ -185,6 +203,7 @@ class DryRun:
     statements: dict[int, list[Statement]]
     """Each pending file's statements, by version."""
     groups: list[DryRunGroup]
+    target: int | None = None
 
     @property
     def head(self) -> int | None:
@@ -209,6 +228,7 @@ async def dry_run(
     from src.migrate import sql
 
     files = files_module.discover(settings.migrations_dir)
+    check_target(files, target, settings.migrations_dir)
     options = _options(settings, target=target, allow_out_of_order=allow_out_of_order)
     async with connection(settings, "apply", events) as (conn, _):
         plan = await runner.read_plan(conn, files, options)
@@ -220,7 +240,7 @@ async def dry_run(
         DryRunGroup(in_transaction, list(group))
         for in_transaction, group in script.groups(plan.to_apply, transactional, settings.transaction, enum_files)
     ]
-    return DryRun(plan, settings.transaction, statements, groups)
+    return DryRun(plan, settings.transaction, statements, groups, target)
 
 
 @dataclass(frozen=True)
@@ -254,23 +274,45 @@ async def status(settings: RunnerSettings, *, events: Events = _QUIET) -> Status
     return Status(plan, where.describe(), server_version, settings.migrations_dir, settings.ledger)
 
 
+def _judge(
+    findings: Sequence[Finding], files: Sequence[MigrationFile], applied: Collection[int]
+) -> tuple[list[Finding], list[Finding]]:
+    """(judged, information): findings in files whose version is `applied` are information only, since an
+    applied file cannot be edited without breaking its checksum."""
+    settled = {f.filename for f in files if f.version in applied}
+    return [f for f in findings if f.file not in settled], [f for f in findings if f.file in settled]
+
+
 @dataclass(frozen=True)
 class LintReport:
     findings: list[Finding]
+    """The findings that count (exit 7)."""
     notes: list[Finding] = field(default_factory=list)
     """For information only (a file without statements); they never fail the command."""
+    information: list[Finding] = field(default_factory=list)
+    """Findings in files already applied (with `pending_only`): shown, not judged."""
+    pending_only: bool = False
 
     @property
     def exit_code(self) -> Exit:
         return Exit.LINT if self.findings else Exit.OK
 
 
-def lint(settings: RunnerSettings, paths: Sequence[Path] = ()) -> LintReport:
-    """Lint every migration in the folder, or only `paths`. Needs no database."""
+async def lint(
+    settings: RunnerSettings, paths: Sequence[Path] = (), *, pending_only: bool = False, events: Events = _QUIET
+) -> LintReport:
+    """Lint every migration in the folder, or only `paths`. Needs no database, unless `pending_only`: then
+    the ledger is read and only files not yet applied are judged (the others' findings are information)."""
     from src.migrate import lint as linter
 
     chosen = [files_module.load(p) for p in paths] if paths else files_module.discover(settings.migrations_dir)
-    return LintReport(linter.lint(chosen), linter.notes(chosen))
+    findings, notes = linter.lint(chosen), linter.notes(chosen)
+    if not pending_only:
+        return LintReport(findings, notes)
+    async with connection(settings, "lint", events) as (conn, _):
+        applied = {row.version for row in await ledger.read(conn, settings.ledger)}
+    judged, information = _judge(findings, chosen, applied)
+    return LintReport(judged, notes, information, pending_only=True)
 
 
 @dataclass(frozen=True)
@@ -280,26 +322,35 @@ class Verification:
     files: int
     plan: Plan
     findings: list[Finding]
+    """Lint findings that count: in files not yet applied (in every file with `all_files`)."""
     invalid_indexes: list[str]
     rerun: RerunResult | None
     """None when no rerun was asked for, or when drift kept it from running (`rerun_requested` tells)."""
     rerun_requested: bool = False
+    information: list[Finding] = field(default_factory=list)
+    """Lint findings in applied files, shown but not judged (empty with `all_files`)."""
+    all_files: bool = False
 
     @property
     def exit_code(self) -> Exit:
-        """The first failing check's code, in the order the checks are shown."""
+        """The most serious failing check's code, whatever the order they are shown in: drift (5: `apply`
+        refuses to run), then a database that is not what the files say (8: an INVALID index, a rerun
+        that changes the catalog or fails), then lint findings (7: how files are written)."""
         if self.plan.problems:
             return Exit.DRIFT
-        if self.findings:
-            return Exit.LINT
         if self.invalid_indexes or (self.rerun is not None and self.rerun.problems):
             return Exit.NOT_IDEMPOTENT
+        if self.findings:
+            return Exit.LINT
         return Exit.OK
 
 
-async def verify(settings: RunnerSettings, *, rerun: bool = False, events: Events = _QUIET) -> Verification:
+async def verify(
+    settings: RunnerSettings, *, rerun: bool = False, all_files: bool = False, events: Events = _QUIET
+) -> Verification:
     """Names, checksums and order, lint, INVALID indexes; with `rerun`, every applied file is run again in a
-    transaction that is rolled back, and the catalog must not change."""
+    transaction that is rolled back, and the catalog must not change. Lint judges the files not yet applied
+    (findings in applied ones are information), or every file with `all_files`."""
     from src.migrate import lint as linter
     from src.migrate import verify as verifier
 
@@ -309,7 +360,18 @@ async def verify(settings: RunnerSettings, *, rerun: bool = False, events: Event
         plan = await runner.read_plan(conn, files, _options(settings))
         invalid = await verifier.invalid_indexes(conn)
         rerun_result = await verifier.rerun(conn, plan) if rerun and not plan.problems else None
-    return Verification(len(files), plan, findings, invalid, rerun_result, rerun_requested=rerun)
+    applied = () if all_files else {e.version for e in plan.entries if e.row is not None}
+    judged, information = _judge(findings, files, applied)
+    return Verification(
+        len(files),
+        plan,
+        judged,
+        invalid,
+        rerun_result,
+        rerun_requested=rerun,
+        information=information,
+        all_files=all_files,
+    )
 
 
 def new(settings: RunnerSettings, name: str) -> Path:
@@ -324,6 +386,23 @@ async def repair(settings: RunnerSettings, *, events: Events = _QUIET) -> list[R
     files = files_module.discover(settings.migrations_dir)
     async with connection(settings, "repair", events) as (conn, _):
         return await do_repair(conn, files, _options(settings))
+
+
+async def forget(
+    settings: RunnerSettings,
+    versions: Sequence[VersionRange],
+    *,
+    confirm: Callable[[list[LedgerRow]], bool] | None = None,
+    events: Events = _QUIET,
+) -> list[Forgotten]:
+    """Drop the ledger rows of deleted files (`versions`: ranges, both ends included), each kept in an audit
+    row. Refuses a version whose file still exists, or that has no row. `confirm` is asked first with the
+    rows (None: confirmed); answering no changes nothing (a ConfigError)."""
+    from src.migrate.repair import forget as do_forget
+
+    files = files_module.discover(settings.migrations_dir)
+    async with connection(settings, "repair", events) as (conn, _):
+        return await do_forget(conn, files, _options(settings), versions, confirm)
 
 
 async def baseline(settings: RunnerSettings, version: int, *, events: Events = _QUIET) -> list[MigrationFile]:
@@ -396,9 +475,11 @@ __all__ = [
     "Verification",
     "apply",
     "baseline",
+    "check_target",
     "connection",
     "database",
     "dry_run",
+    "forget",
     "health",
     "lint",
     "new",

@@ -1,18 +1,24 @@
-"""Deliberate changes to the ledger: `repair` (accept the files as they are now) and `baseline` (adopt a
-database whose schema was built some other way). Neither runs any migration SQL."""
+"""Deliberate changes to the ledger: `repair` (accept the files as they are now), `forget` (drop the rows
+of deleted files: after a squash, or a file removed on purpose) and `baseline` (adopt a database whose
+schema was built some other way). None runs any migration SQL. `repair` and `forget` keep an audit row
+per change in the ledger's audit table (`ledger.py`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
 from src.migrate import ledger, lock
-from src.migrate.errors import DriftError, MigrationFileError
+from src.migrate.errors import ConfigError, DriftError, MigrationFileError
 from src.migrate.files import MigrationFile
-from src.migrate.plan import State, make_plan
+from src.migrate.ledger import LedgerRow, LedgerTable
+from src.migrate.plan import Entry, Plan, State, make_plan
 from src.migrate.runner import Options
+
+VersionRange = tuple[int, int]
+"""Versions `low` to `high`, both included (one version: `(n, n)`)."""
 
 
 @dataclass(frozen=True)
@@ -25,7 +31,8 @@ class Repaired:
 async def repair(conn: asyncpg.Connection, files: Sequence[MigrationFile], options: Options) -> list[Repaired]:
     """Record the current name and checksum of every applied file that was edited or renamed.
 
-    Missing files are not forgotten (that would hide a real loss): they stay an error until restored.
+    Missing files are not forgotten (that would hide a real loss): they stay an error until restored, or
+    until `forget` is asked for them by version. Every change keeps an audit row.
     """
     key = lock.lock_key(options.ledger)
     await lock.acquire(conn, key, wait=options.lock_wait)
@@ -35,19 +42,99 @@ async def repair(conn: asyncpg.Connection, files: Sequence[MigrationFile], optio
         if missing:
             raise DriftError(
                 "\n".join(p for e in missing if (p := e.problem()))
-                + "\nrepair records edits and renames, never forgets an applied file; nothing was changed"
+                + "\nrepair records edits and renames and never forgets an applied file unasked; nothing was "
+                "changed. If a file was deleted on purpose (a squash), `migrate repair --forget N` drops its row"
             )
+        changed = [e for e in plan.entries if e.state in (State.EDITED, State.RENAMED)]
+        if not changed:
+            return []
+        await ledger.ensure(conn, options.ledger, audit=True)  # made the first time a change needs it
         repaired = []
         async with conn.transaction():
-            for entry in plan.entries:
-                if entry.state in (State.EDITED, State.RENAMED):
-                    assert entry.file is not None
-                    assert entry.row is not None
-                    await ledger.update(
-                        conn, options.ledger, version=entry.version, name=entry.file.name, checksum=entry.file.checksum
-                    )
-                    repaired.append(Repaired(entry.file, entry.row.name, entry.row.checksum))
+            for entry in changed:
+                assert entry.file is not None
+                assert entry.row is not None
+                await ledger.update(
+                    conn,
+                    options.ledger,
+                    version=entry.version,
+                    name=entry.file.name,
+                    checksum=entry.file.checksum,
+                    note=f"migrate repair: accepted {entry.file.filename} as it is now ({entry.state.value})",
+                )
+                repaired.append(Repaired(entry.file, entry.row.name, entry.row.checksum))
         return repaired
+    finally:
+        await lock.release(conn, key)
+
+
+def _shown(ranges: Sequence[VersionRange]) -> str:
+    return ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in ranges)
+
+
+def forgettable(plan: Plan, ranges: Sequence[VersionRange], table: LedgerTable) -> list[LedgerRow]:
+    """The ledger rows `ranges` name, when every one of them is a deleted file's; else a ConfigError
+    saying why nothing can be forgotten. A version in a range with no ledger row is passed over."""
+    chosen = [e for e in plan.entries if e.row is not None and any(lo <= e.version <= hi for lo, hi in ranges)]
+    for low, high in ranges:
+        if not any(low <= e.version <= high for e in chosen):
+            which = f"version {low}" if low == high else f"any version from {low} to {high}"
+            raise ConfigError(f"--forget {_shown([(low, high)])}: the ledger {table} has no row for {which}")
+    present: list[Entry] = [e for e in chosen if e.file is not None]
+    if present:
+        raise ConfigError(
+            f"--forget {_shown(ranges)}: {', '.join(e.label for e in present)} "
+            f"{'is' if len(present) == 1 else 'are'} still in the migrations folder; "
+            "forget only removes the row of a deleted file (delete the file first; to accept an edited or "
+            "renamed file, run `migrate repair` without --forget). Nothing was changed"
+        )
+    return [e.row for e in chosen if e.row is not None]
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    row: LedgerRow
+    """The ledger row as it was (now kept in the audit table)."""
+
+    @property
+    def label(self) -> str:
+        return f"{self.row.version:03d}_{self.row.name}.sql"
+
+
+async def forget(
+    conn: asyncpg.Connection,
+    files: Sequence[MigrationFile],
+    options: Options,
+    ranges: Sequence[VersionRange],
+    confirm: Callable[[list[LedgerRow]], bool] | None = None,
+) -> list[Forgotten]:
+    """Delete the ledger rows of the deleted files `ranges` name, each kept in an audit row.
+
+    `confirm` is asked with the rows before anything changes (None: confirmed); it is asked without the
+    lock held, so a person thinking it over blocks no deploy. Under the lock the rows are read again and
+    must be the same, or nothing is changed.
+    """
+    rows = forgettable(
+        make_plan(files, await ledger.read(conn, options.ledger), allow_out_of_order=True), ranges, options.ledger
+    )
+    if confirm is not None and not confirm(rows):
+        raise ConfigError("not confirmed; nothing was changed (--yes confirms without asking)")
+    key = lock.lock_key(options.ledger)
+    await lock.acquire(conn, key, wait=options.lock_wait)
+    try:
+        again = make_plan(files, await ledger.read(conn, options.ledger), allow_out_of_order=True)
+        if forgettable(again, ranges, options.ledger) != rows:
+            raise DriftError("the ledger changed while the command waited; nothing was changed, run it again")
+        await ledger.ensure(conn, options.ledger, audit=True)  # made the first time a change needs it
+        async with conn.transaction():
+            for row in rows:
+                await ledger.forget(
+                    conn,
+                    options.ledger,
+                    version=row.version,
+                    note=f"migrate repair --forget: {Forgotten(row).label} is gone from the migrations folder",
+                )
+        return [Forgotten(row) for row in rows]
     finally:
         await lock.release(conn, key)
 

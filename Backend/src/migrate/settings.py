@@ -6,6 +6,7 @@ A command-line option wins over the environment, which wins over `.env`. Where t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,12 @@ ENV_TRANSACTION = "MIGRATE_TRANSACTION"
 DEFAULT_LOCK_WAIT = 300.0
 DEFAULT_LOCK_TIMEOUT = 10.0
 DEFAULT_STATEMENT_TIMEOUT = 0.0
+
+MAX_SECONDS = 2_147_483
+"""The largest number of seconds any runner setting takes: PostgreSQL's limit for `lock_timeout` and
+`statement_timeout` (2^31 - 1 ms, about 24.8 days), used for the runner's own waits too."""
+BIGINT_MAX = 2**63 - 1
+"""The largest migration version (the ledger's `version` is a bigint)."""
 
 
 def _default_migrations_dir() -> Path:
@@ -64,22 +71,39 @@ class RunnerSettings:
 
     def server_settings(self) -> dict[str, str]:
         return {
-            "lock_timeout": f"{round(self.lock_timeout * 1000)}ms",
-            "statement_timeout": f"{round(self.statement_timeout * 1000)}ms",
+            "lock_timeout": f"{_milliseconds(self.lock_timeout)}ms",
+            "statement_timeout": f"{_milliseconds(self.statement_timeout)}ms",
             # If the runner dies (kill -9, OOM), the server notices within a second even mid-statement, rolls
             # back and frees the migration lock, instead of finishing a long statement for nobody (PG 14+).
             "client_connection_check_interval": "1000ms",
         }
 
 
-def _seconds(value: str | float, setting: str) -> float:
+def _milliseconds(seconds: float) -> int:
+    """Whole milliseconds for the server; a positive limit below half a millisecond is 1 ms, not 0 (no limit)."""
+    return max(1, round(seconds * 1000)) if seconds > 0 else 0
+
+
+def check_seconds(value: str | float, *, positive: bool = False) -> float:
+    """`value` as seconds, or a ValueError saying what is allowed: a finite number from 0 (above 0 when
+    `positive`) to MAX_SECONDS. NaN, infinities and huge values are refused, never passed on."""
+    allowed = f"a number of seconds {'more than 0 and at most' if positive else 'from 0 to'} {MAX_SECONDS}"
     try:
         seconds = float(value)
-    except ValueError:
-        raise ValueError(f"{setting}: expected a number of seconds, not {value!r}") from None
-    if seconds < 0:
-        raise ValueError(f"{setting}: expected a number of seconds of 0 or more, not {value}")
+    except (TypeError, ValueError):
+        raise ValueError(f"expected {allowed}, not {value!r}") from None
+    if not math.isfinite(seconds) or seconds > MAX_SECONDS or seconds < 0 or (positive and seconds == 0):
+        raise ValueError(f"expected {allowed}, not {value!r}")
     return seconds
+
+
+def _seconds(given: float | None, environ: Mapping[str, str], variable: str, default: float) -> float:
+    """A seconds setting: the given value, else the environment's; an error names `variable` (the
+    command line checks its options itself, with the same rule, before they get here)."""
+    try:
+        return check_seconds(given if given is not None else _env(environ, variable) or default)
+    except ValueError as exc:
+        raise ValueError(f"{variable}: {exc}") from None
 
 
 def resolve(
@@ -103,19 +127,9 @@ def resolve(
         embedded_dir=Path(env(embedded.ENV_DATA_DIR) or embedded.DEFAULT_DATA_DIR),
         migrations_dir=resolve_migrations_dir(environ, migrations_dir),
         ledger=resolve_ledger(environ, ledger_table),
-        lock_wait=_seconds(
-            lock_wait if lock_wait is not None else env(ENV_LOCK_WAIT) or DEFAULT_LOCK_WAIT, ENV_LOCK_WAIT
-        ),
-        lock_timeout=_seconds(
-            lock_timeout if lock_timeout is not None else env(ENV_LOCK_TIMEOUT) or DEFAULT_LOCK_TIMEOUT,
-            ENV_LOCK_TIMEOUT,
-        ),
-        statement_timeout=_seconds(
-            statement_timeout
-            if statement_timeout is not None
-            else env(ENV_STATEMENT_TIMEOUT) or DEFAULT_STATEMENT_TIMEOUT,
-            ENV_STATEMENT_TIMEOUT,
-        ),
+        lock_wait=_seconds(lock_wait, environ, ENV_LOCK_WAIT, DEFAULT_LOCK_WAIT),
+        lock_timeout=_seconds(lock_timeout, environ, ENV_LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT),
+        statement_timeout=_seconds(statement_timeout, environ, ENV_STATEMENT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT),
         transaction=_transaction_mode(transaction or env(ENV_TRANSACTION) or TransactionMode.ALL.value),
     )
 

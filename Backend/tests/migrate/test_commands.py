@@ -52,8 +52,7 @@ def test_verify_rerun_catches_a_file_that_fails_when_rerun(database_url: str, tm
     )
     migrate("apply", "--database-url", database_url, "--migrations-dir", str(folder))
     result = migrate("verify", "--rerun", "--database-url", database_url, "--migrations-dir", str(folder))
-    assert result.exit_code == 7  # the lint failure is reported first; the rerun still runs and says why
-    assert "001_t.sql:2:1: add-column-if-not-exists" in result.stdout
+    assert result.exit_code == 8
     assert "001_t.sql:2:1: fails when re-run: ERROR 42701" in result.stdout
 
 
