@@ -74,6 +74,9 @@ RESTORE = (
 """Give the next file back what the files before it set (a SET LOCAL lasts to the commit, a SET beyond it)."""
 
 _ENUM_WORD = re.compile(r"\bVALUE\b", re.IGNORECASE)
+_LEXER_SETTING = re.compile(r"\bstandard_conforming_strings\b", re.IGNORECASE)
+"""The one setting that changes how the server reads the text of a message: a file that sets it ends its
+batch, so the files after it are read with what it left, as psql reads them."""
 
 
 class TransactionMode(StrEnum):
@@ -205,6 +208,9 @@ def batches(files: Sequence[MigrationFile], table: LedgerTable, hostname: str) -
         tail = "\n;\n" + _mark(len(segments))
         parts += [file.sql, tail]
         size += len(file.sql) + len(tail)
+        if _LEXER_SETTING.search(file.sql):
+            result.append(_batch(segments, parts, table, hostname, restores=bool(result)))
+            segments = []
     if segments:
         result.append(_batch(segments, parts, table, hostname, restores=bool(result)))
     return result

@@ -240,24 +240,39 @@ def _psql_only(file: MigrationFile, offset: int, node: Any) -> MigrationFileErro
 _OFF = ("off", "false", "no", "0", "of", "fa", "f", "n")
 
 
-def _lexer_setting(file: MigrationFile, offset: int, node: Any) -> MigrationFileError | None:
-    """The refusal of `SET standard_conforming_strings = off`: it changes how the server reads a backslash
-    in a string, but only in the messages after it, while psql applies it from the next statement on. The
-    runner sends many statements in one message, so the same file would store other text than psql stores.
-    """
-    if type(node).__name__ != "VariableSetStmt" or (node.name or "").lower() != "standard_conforming_strings":
+def _lexer_setting(node: Any) -> bool | None:
+    """What a statement sets standard_conforming_strings to: False (off), True (on, or RESET), or None
+    when it is not such a statement."""
+    if type(node).__name__ != "VariableSetStmt" or (node.name or "").lower() not in (
+        "standard_conforming_strings",
+        "all",
+    ):
         return None
-    values = [getattr(arg.val, "sval", getattr(arg.val, "ival", None)) for arg in node.args or ()]
-    if not any(str(value).lower() in _OFF for value in values):
-        return None
-    return _refuse(
-        file,
-        offset,
-        "SET standard_conforming_strings = off is not supported: the runner sends many statements in one "
-        "message, and the server reads the whole message with the setting it had before, so backslashes "
-        "in the strings after it would mean something else than under psql. Write those strings as E'...' "
-        "(escape strings) and leave the setting on",
-    )
+    if (node.name or "").lower() == "all" or not node.args:  # RESET ALL, RESET / SET ... TO DEFAULT
+        return True
+    values = [getattr(arg.val, "sval", getattr(arg.val, "ival", None)) for arg in node.args]
+    return not any(str(value).lower() in _OFF for value in values)
+
+
+def _backslash_string(file: MigrationFile, start: int, text: str) -> MigrationFileError | None:
+    """The refusal of a plain '...' string holding a backslash, in a statement read while the file has
+    standard_conforming_strings off: the server reads the whole message with the setting it had before
+    the SET ran, so the string would store other text than under psql. E'...' strings read the same
+    either way, which is how pg_dump wrote them when it turned the setting off."""
+    import pglast
+
+    for token in pglast.parser.scan(text):
+        literal = text[token.start : token.end + 1]
+        if token.name == "SCONST" and literal.startswith("'") and "\\" in literal:
+            return _refuse(
+                file,
+                start + token.start,
+                "a '...' string with a backslash after SET standard_conforming_strings = off: the runner "
+                "sends many statements in one message, and the server reads it with the setting it had "
+                "before, so the backslash would not mean what it means under psql. Write the string as "
+                "E'...' (an escape string, which reads the same with the setting on or off)",
+            )
+    return None
 
 
 _META_COMMAND = re.compile(r"\\(?:[A-Za-z]+|.)", re.DOTALL)
@@ -322,6 +337,7 @@ def parse(file: MigrationFile) -> list[Statement]:
             diagnostic=Diagnostic(SYNTAX_ERROR, str(message), file.filename),
         ) from None
     statements: list[Statement] = []
+    conforming = True  # standard_conforming_strings, as the statements so far leave it
     for item in raw:
         start = item.stmt_location or 0
         length = item.stmt_len or (len(text) - start)  # 0 means "to the end of the input"
@@ -338,9 +354,14 @@ def parse(file: MigrationFile) -> list[Statement]:
         body = text[start : start + length]
         stripped = body.lstrip()
         offset = start + len(body) - len(stripped)
-        refused = _psql_only(file, offset, node) or _lexer_setting(file, offset, node)
+        refused = _psql_only(file, offset, node)
+        if refused is None and not conforming:
+            refused = _backslash_string(file, offset, stripped)
         if refused is not None:
             raise refused
+        setting = _lexer_setting(node)
+        if setting is not None:
+            conforming = setting
         transactional = _is_transactional(node)
         statements.append(Statement(stripped.rstrip(), offset, kind, transactional, node))
     if not statements and file.unedited_template:

@@ -236,16 +236,47 @@ def test_a_quote_left_open_at_the_end_of_a_file_is_refused_naming_it(
 
 
 @pytest.mark.parametrize("value", ["off", "'off'", "false", "0"])
-def test_turning_standard_conforming_strings_off_is_refused_naming_the_line(
+def test_a_plain_string_with_a_backslash_after_turning_standard_conforming_strings_off_is_refused(
     database: ConnectionSettings, tmp_path: Path, value: str
 ) -> None:
     sql = f"SELECT 1;\nSET LOCAL standard_conforming_strings = {value};\nSELECT 'C:\\dir';\n"
     folder = write_migrations(tmp_path, {**FIRST, "002_strings.sql": sql})
     result = migrate(database, folder, "apply")
     assert result.exit_code == 4
-    assert "002_strings.sql:2:1: SET standard_conforming_strings = off is not supported" in result.stderr
+    assert "002_strings.sql:3:8: a '...' string with a backslash after SET standard_conforming_strings = off" in (
+        result.stderr
+    )
     assert "E'...'" in result.stderr
     assert nothing_applied(database)
+
+
+def test_escape_strings_after_turning_standard_conforming_strings_off_apply_as_under_psql(
+    database: ConnectionSettings, tmp_path: Path
+) -> None:
+    # What pg_dump wrote when it turned the setting off: every string with a backslash in E'' form.
+    sql = (
+        "SET standard_conforming_strings = off;\n"
+        "CREATE TABLE IF NOT EXISTS s AS SELECT E'C:\\\\dir' AS path, 'plain' AS word;\n"
+        "RESET standard_conforming_strings;\n"
+    )
+    folder = write_migrations(tmp_path, {**FIRST, "002_strings.sql": sql})
+    assert migrate(database, folder, "apply").exit_code == 0
+    assert fetchval(database, "SELECT path || '|' || word FROM s") == "C:\\dir|plain"
+
+
+@pytest.mark.parametrize("mode", ["all", "per-file"])
+def test_a_file_after_one_that_leaves_standard_conforming_strings_off_is_read_as_psql_reads_it(
+    database: ConnectionSettings, tmp_path: Path, mode: str
+) -> None:
+    files = {
+        **FIRST,
+        "002_legacy.sql": "SET standard_conforming_strings = off;\n",
+        "003_strings.sql": "CREATE TABLE IF NOT EXISTS s AS SELECT 'C:\\dir' AS path;\n",
+    }
+    folder = write_migrations(tmp_path, files)
+    assert migrate(database, folder, "apply", "--transaction", mode).exit_code == 0
+    # psql reads 003 with the setting 002 left: a backslash escapes the next character there.
+    assert fetchval(database, "SELECT path FROM s") == "C:dir"
 
 
 def test_standard_conforming_strings_on_or_reset_is_applied(database: ConnectionSettings, tmp_path: Path) -> None:
