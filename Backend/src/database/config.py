@@ -137,7 +137,10 @@ class DatabaseConfig(BaseSettings):
     sslmode: SslMode | None = Field(None, validation_alias=settings.ENV_SSLMODE)
     """libpq's sslmode; None leaves asyncpg's default (`prefer`)."""
     connect_timeout: float = Field(
-        settings.DEFAULT_CONNECT_TIMEOUT, validation_alias=settings.ENV_CONNECT_TIMEOUT, gt=0
+        settings.DEFAULT_CONNECT_TIMEOUT,
+        validation_alias=settings.ENV_CONNECT_TIMEOUT,
+        gt=0,
+        le=settings.MAX_CONNECT_TIMEOUT,
     )
     """Seconds to wait for a new connection (5 s; shared with the migrate CLI); past it: DatabaseUnavailable."""
     command_timeout: float | None = Field(10.0, validation_alias="DB_COMMAND_TIMEOUT", gt=0)

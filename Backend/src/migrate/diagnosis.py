@@ -215,6 +215,12 @@ def _server_details(exc: asyncpg.PostgresError) -> list[str]:
             "  the runner commits after each file that adds an enum value: use the new value in a later file "
             "than the one that adds it"
         )
+    elif exc.sqlstate == "55006" and "pending trigger events" in _message(exc):
+        parts.append(
+            "  an earlier file in this transaction left deferred constraint checks (DEFERRABLE INITIALLY "
+            "DEFERRED) pending, and this statement cannot run while they are: end that file with SET "
+            "CONSTRAINTS ALL IMMEDIATE, or apply with --transaction per-file"
+        )
     return parts
 
 

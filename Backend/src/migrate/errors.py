@@ -30,7 +30,10 @@ class Exit(IntEnum):
 
 EXIT_CODES: dict[Exit, str] = {
     Exit.OK: "success",
-    Exit.MIGRATION_FAILED: "a migration's SQL failed; what it ran with was rolled back and the ledger is unchanged",
+    Exit.MIGRATION_FAILED: (
+        "a migration's SQL failed; its transaction was rolled back (the message names any files committed "
+        "before it, which stay applied)"
+    ),
     Exit.BAD_SETTING: "a bad option or setting (named in the message)",
     Exit.CANNOT_CONNECT: "cannot connect: server down, wrong password, unknown database or host, lost connection",
     Exit.MALFORMED_FILE: (

@@ -38,6 +38,8 @@ DEFAULT_PORT = 5432
 DEFAULT_DATABASE = "postgres"
 DEFAULT_USER = "postgres"
 DEFAULT_CONNECT_TIMEOUT = 5.0
+MAX_CONNECT_TIMEOUT = 2147483
+"""Seconds; the same bound as the runner's other timeouts (PostgreSQL's, about 24.8 days)."""
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 URL_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
@@ -131,8 +133,10 @@ def _timeout(value: str, setting: str) -> float:
         seconds = float(value)
     except ValueError:
         raise ValueError(f"{setting}: the connect timeout must be a number of seconds, not {value!r}") from None
-    if not seconds > 0:
-        raise ValueError(f"{setting}: the connect timeout must be more than 0 seconds, not {value}")
+    if not 0 < seconds <= MAX_CONNECT_TIMEOUT:  # also refuses nan and inf, which would wait for ever
+        raise ValueError(
+            f"{setting}: the connect timeout must be more than 0 and at most {MAX_CONNECT_TIMEOUT} seconds, not {value}"
+        )
     return seconds
 
 

@@ -61,6 +61,9 @@ def test_the_password_never_shows_in_repr_or_describe() -> None:
         ({"DATABASE_URL": "postgresql://u:pw-distinctive@h/d?bogus=1"}, "DATABASE_URL: unknown URL parameter"),
         ({"DB_HOST": "h", "DB_SSLMODE": "maybe"}, "DB_SSLMODE: sslmode must be one of"),
         ({"DB_HOST": "h", "DB_CONNECT_TIMEOUT": "-1"}, "DB_CONNECT_TIMEOUT: the connect timeout must be more"),
+        ({"DB_HOST": "h", "DB_CONNECT_TIMEOUT": "inf"}, "DB_CONNECT_TIMEOUT: the connect timeout must be more"),
+        ({"DB_HOST": "h", "DB_CONNECT_TIMEOUT": "nan"}, "DB_CONNECT_TIMEOUT: the connect timeout must be more"),
+        ({"DB_HOST": "h", "DB_CONNECT_TIMEOUT": "1e308"}, "DB_CONNECT_TIMEOUT: the connect timeout must be more"),
     ],
 )
 def test_a_bad_setting_is_named_and_the_password_not_repeated(environ: dict[str, str], message: str) -> None:

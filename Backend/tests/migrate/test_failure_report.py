@@ -131,3 +131,19 @@ async def test_a_new_enum_value_used_in_the_file_that_adds_it_says_to_use_it_in_
     assert str(info.value).startswith('001_add_and_use.sql:2:8: ERROR 55P04: unsafe use of new value "happy"')
     assert "  HINT: New enum values must be committed before they can be used." in str(info.value)
     assert "use the new value in a later file than the one that adds it" in str(info.value)
+
+
+async def test_pending_deferred_checks_from_an_earlier_file_are_explained(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    files = {
+        "001_tree.sql": (
+            "CREATE TABLE IF NOT EXISTS tree (id int PRIMARY KEY, parent int REFERENCES tree DEFERRABLE "
+            "INITIALLY DEFERRED);\nINSERT INTO tree VALUES (1, 1) ON CONFLICT DO NOTHING;\n"
+        ),
+        "002_note.sql": "ALTER TABLE tree ADD COLUMN IF NOT EXISTS note text;\n",
+    }
+    with pytest.raises(MigrationFailed) as info:
+        await apply(conn, write_migrations(tmp_path, files))
+    assert "ERROR 55006" in str(info.value)
+    assert "end that file with SET CONSTRAINTS ALL IMMEDIATE, or apply with --transaction per-file" in str(info.value)
