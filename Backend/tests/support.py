@@ -55,6 +55,13 @@ def fetchval(settings: ConnectionSettings, query: str, *args: Any) -> Any:
     return asyncio.run(go())
 
 
+def server_dir(root: Path, name: str) -> Path:
+    """A new, empty folder under `root` (the `server_root` fixture) for one embedded server's data folder."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
+
+
 class PrivateServer:
     """An embedded PostgreSQL of a test's own, for what the shared server must not suffer: being stopped
     abruptly, or demanding passwords (`require_passwords`)."""

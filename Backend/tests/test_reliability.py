@@ -42,6 +42,7 @@ from tests.support import (
     fetchval,
     free_port,
     http_get,
+    server_dir,
     url_of,
     write_migrations,
 )
@@ -55,9 +56,9 @@ MIGRATE = str(Path(sys.executable).parent / "migrate")
 
 
 @pytest.fixture(scope="module")
-def scram_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateServer]:
+def scram_server(server_root: Path) -> Iterator[PrivateServer]:
     """A server of this module's own where role `app` must give its password (SCRAM), which is PASSWORD."""
-    server = PrivateServer(tmp_path_factory.mktemp("scram") / "pg")
+    server = PrivateServer(server_dir(server_root, "scram") / "pg")
     try:
         fetchval(server.settings, f"CREATE ROLE app LOGIN PASSWORD '{PASSWORD}'")
         fetchval(server.settings, "CREATE DATABASE app OWNER app")

@@ -15,7 +15,14 @@ from click.testing import CliRunner, Result
 from src.app.cli import main
 from src.migrate.files import discover
 from src.postgres.settings import ConnectionSettings
-from tests.support import PROJECT_MIGRATIONS, environ_without_settings, fetchval, url_of, write_migrations
+from tests.support import (
+    PROJECT_MIGRATIONS,
+    environ_without_settings,
+    fetchval,
+    server_dir,
+    url_of,
+    write_migrations,
+)
 
 PROJECT_FILES = discover(PROJECT_MIGRATIONS)
 MIGRATE_EXE = shutil.which("migrate", path=str(Path(sys.executable).parent)) or "migrate"
@@ -146,10 +153,10 @@ def test_debug_shows_the_traceback() -> None:
     assert "Traceback" in result.stderr
 
 
-def test_with_nothing_configured_the_embedded_server_is_used_and_keeps_its_data(tmp_path: Path) -> None:
+def test_with_nothing_configured_the_embedded_server_is_used_and_keeps_its_data(server_root: Path) -> None:
     executable = MIGRATE_EXE
     env = environ_without_settings()
-    env["EMBEDDED_PGDATA"] = str(tmp_path / "pgdata")
+    env["EMBEDDED_PGDATA"] = str(server_dir(server_root, "cli") / "pgdata")
     applied = subprocess.run([executable, "apply"], env=env, capture_output=True, text=True, timeout=120)
     assert applied.returncode == 0, applied.stderr
     assert "no database configured (DATABASE_URL or DB_*), using embedded PostgreSQL" in applied.stderr

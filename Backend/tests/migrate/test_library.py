@@ -16,7 +16,7 @@ from src.migrate.files import MigrationFile
 from src.migrate.runner import Applied
 from src.postgres.embedded import EmbeddedServer
 from src.postgres.settings import ConnectionSettings
-from tests.support import url_of, write_migrations
+from tests.support import server_dir, url_of, write_migrations
 
 FILES = {
     "001_a.sql": "CREATE TABLE IF NOT EXISTS a (id bigint PRIMARY KEY);",
@@ -78,10 +78,12 @@ def test_a_bad_setting_is_a_config_error_naming_it() -> None:
     assert info.value.exit_code is Exit.BAD_SETTING
 
 
-async def test_with_no_database_configured_a_command_runs_on_the_embedded_server(tmp_path: Path) -> None:
+async def test_with_no_database_configured_a_command_runs_on_the_embedded_server(
+    tmp_path: Path, server_root: Path
+) -> None:
     folder = write_migrations(tmp_path / "m", FILES)
     settings = commands.settings(migrations_dir=folder)
-    settings = replace(settings, embedded_dir=tmp_path / "pgdata")
+    settings = replace(settings, embedded_dir=server_dir(server_root, "library") / "pgdata")
     events = Recorder()
     report = await commands.apply(settings, events=events)
     assert events.seen[0] == "embedded"
