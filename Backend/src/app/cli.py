@@ -8,16 +8,19 @@ print one message to stderr and no traceback (`--debug` shows it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import traceback
 from collections.abc import Callable, Coroutine
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from src.app import render
+from src.app import render, signals
+from src.app.devdb import db
 from src.app.options import (
     DATABASE,
     OPTION_FLAGS,
@@ -30,7 +33,7 @@ from src.app.options import (
     settings_options,
 )
 from src.migrate import commands
-from src.migrate.errors import ConfigError, Exit, MigrateError
+from src.migrate.errors import ConfigError, MigrateError
 from src.migrate.ledger import LedgerRow
 from src.migrate.settings import RunnerSettings
 from src.postgres.settings import read_environment
@@ -44,16 +47,20 @@ T = TypeVar("T")
 def run(
     make: Callable[[], Coroutine[Any, Any, T]], *, as_json: bool = False, console: render.Console | None = None
 ) -> T:
-    """Run a coroutine, turning every expected error into its message and exit code."""
+    """Run a coroutine, turning every expected error into its message and exit code (SIGTERM: `signals`)."""
+
+    async def command() -> T:
+        with signals.running_task():
+            return await make()
+
     try:
-        return asyncio.run(make())
+        return asyncio.run(command())
     except MigrateError as exc:
         if console is not None:
             console.failed()
         render.fail(exc, as_json=as_json)
-    except KeyboardInterrupt:
-        click.echo("migrate: interrupted", err=True)
-        sys.exit(Exit.INTERRUPTED)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        signals.exit_interrupted()
 
 
 PACKAGE = "agent-backend-db"
@@ -118,12 +125,13 @@ def main(ctx: click.Context, /, debug: bool, **before_command: Any) -> None:
     """Apply numbered raw-SQL migrations to PostgreSQL and report their state.
 
     With no database configured (no DATABASE_URL or DB_* variable), commands use an embedded PostgreSQL
-    kept in .pgdata/ in the project.
+    kept in .pgdata/ in the project (`migrate db` keeps it running for your app).
 
     The connection options (--database-url, --migrations-dir, --ledger-table, --lock-wait, --lock-timeout,
     --statement-timeout) may come before the command too (migrate --database-url URL status); the
     command's own option wins when both are given.
     """
+    ctx.with_resource(signals.handled())
     name = ctx.invoked_subcommand
     command = main.get_command(ctx, name) if name else None
     if command is None:
@@ -349,6 +357,15 @@ def serve_health(settings: RunnerSettings, host: str | None, port: int | None, a
 
     from src.app.health import HealthApp
 
+    class Server(uvicorn.Server):
+        """uvicorn's server, telling which signal stopped it (`uvicorn.run` swallows it and exits 0)."""
+
+        stopped_by: int | None = None
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            self.stopped_by = self.stopped_by or sig
+            super().handle_exit(sig, frame)
+
     host = host or read_environment().get(ENV_HEALTH_HOST) or DEFAULT_HEALTH_HOST
     port = _health_port(port)
     try:
@@ -361,9 +378,17 @@ def serve_health(settings: RunnerSettings, host: str | None, port: int | None, a
             click.echo(f"Serving /health and /ready for {config.describe()} on http://{host}:{port}", err=True)
             # The app logs when health or readiness changes (not every poll), in uvicorn's style.
             logging.basicConfig(level=logging.INFO, format="%(levelname)-9s %(name)s: %(message)s")
-            uvicorn.run(app, host=host, port=port, access_log=access_log, lifespan="on", log_level="info")
+            server = Server(
+                uvicorn.Config(app, host=host, port=port, access_log=access_log, lifespan="on", log_level="info")
+            )
+            with contextlib.suppress(KeyboardInterrupt):  # the signal it stopped on, raised again
+                server.run()
+            if not server.started:
+                sys.exit(uvicorn.config.STARTUP_FAILURE)  # as `uvicorn.run` does: port taken, or the app failed
     except MigrateError as exc:
         render.fail(exc, as_json=False)
+    if server.stopped_by is not None:  # the embedded server, if one was started, is stopped by now
+        signals.exit_interrupted(server.stopped_by)
 
 
 def _database_config(**fields: Any) -> DatabaseConfig:
@@ -425,6 +450,8 @@ def health(settings: RunnerSettings, ready: bool, url: str | None, timeout: floa
         sys.exit(1)
     click.echo(f"{'ready' if ready else 'healthy'}: {probe.message}")
 
+
+main.add_command(db)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -79,9 +79,12 @@ class Console(commands.Events):
         self.open_line = False
 
     def using_embedded(self, server: EmbeddedServer) -> None:
+        for note in server.recovered:  # what a dead server left in the folder, cleared before starting
+            click.echo(f"migrate: {note}", err=True)
+        kept = " (the dev server of `migrate db start`, left running)" if server.kept else ""
         click.echo(
             f"migrate: no database configured (DATABASE_URL or DB_*), using embedded PostgreSQL "
-            f"{server.major_version} in {shown_path(server.data_dir)}",
+            f"{server.major_version} in {shown_path(server.data_dir)}{kept}",
             err=True,
         )
 

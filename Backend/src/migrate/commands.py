@@ -88,21 +88,32 @@ def settings(**options: Any) -> RunnerSettings:
 
 @contextlib.contextmanager
 def database(settings: RunnerSettings, events: Events = _QUIET) -> Iterator[ConnectionSettings]:
-    """The configured server, or the embedded one (started here, stopped on exit) when none is configured."""
+    """The configured server, or else the embedded one: the dev server `migrate db start` keeps running
+    (used and left running), or one started here and stopped on exit, an exception or Ctrl-C included.
+
+    SIGINT and SIGTERM that arrive while the server starts or stops are held until it is up (and this
+    function's cleanup in place) or down, so an interrupt never leaves a server nobody stops.
+    """
     if settings.connection is not None:
         yield settings.connection
         return
     from src.postgres import embedded
 
+    with embedded.DeferredSignals() as starting:
+        try:
+            server = embedded.start(settings.embedded_dir)
+        except embedded.DataDirError as exc:
+            raise ConfigError(str(exc)) from exc
+        except embedded.EmbeddedServerError as exc:
+            raise ConnectionFailed(str(exc)) from exc
     try:
-        server = embedded.start(settings.embedded_dir)
-    except embedded.EmbeddedServerError as exc:
-        raise ConnectionFailed(str(exc)) from exc
-    events.using_embedded(server)
-    try:
+        starting.deliver()
+        events.using_embedded(server)
         yield server.settings()
     finally:
-        server.stop()
+        with embedded.DeferredSignals() as stopping:
+            server.stop()
+        stopping.deliver()
 
 
 @contextlib.asynccontextmanager

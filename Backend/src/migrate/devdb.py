@@ -1,35 +1,22 @@
-"""`migrate db`: the embedded PostgreSQL as a development server that outlives the command starting it.
+"""The dev database: the embedded PostgreSQL as a server that outlives the command starting it.
 
-The app finds it through `DATABASE_URL`: `migrate db start` prints the `export DATABASE_URL=...` line
-(a unix socket, `?host=/dir&port=N`), `migrate db url` prints the URL alone, and `--write-env` writes
-it into `.env`, which `DatabaseConfig` and `migrate` both read. `migrate` commands with no database
-configured use the running dev server and leave it running.
-
-Also here: how a command that started a server of its own makes sure it stops when the command is
-interrupted or terminated (`ServerSignals`). No click in this module; `cli.py` prints.
+`start` starts it on a data folder (or finds it running) and marks it to keep running; `stop` stops it,
+and only it: a server some other command started on the folder (and will stop itself) is left alone. The
+app finds the server through `DATABASE_URL`: `url_of` gives the URL (a unix socket, `?host=/dir&port=N`;
+no password: the server trusts connections through its socket, which sits in the data folder), and
+`write_env` puts it into a `.env` file, which `DatabaseConfig` and `migrate` both read. Nothing here prints
+or exits; `src.app.devdb` is the `migrate db` command group.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import shlex
-import signal
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
-from typing import Any
 from urllib.parse import quote
 
 from src.postgres import embedded
 from src.postgres.settings import ENV_URL, ConnectionSettings
-
-EXIT_NOT_RUNNING = 1
-"""`migrate db status` / `url`: no dev server runs on the data folder."""
-EXIT_TERMINATED = 128 + signal.SIGTERM
-EXIT_INTERRUPTED = 128 + signal.SIGINT
 
 
 def url_of(settings: ConnectionSettings) -> str:
@@ -51,7 +38,7 @@ class DevServer:
     pid: int
     settings: ConnectionSettings
     kept: bool
-    """Started by `migrate db start` (stays up), rather than by a command that is still running."""
+    """Started (or adopted) by `migrate db start`, so it stays up; else a running command started it."""
 
     @property
     def url(self) -> str:
@@ -66,17 +53,26 @@ class DevServer:
 class Started:
     server: DevServer
     already_running: bool
+    """It was running already, kept by an earlier `migrate db start`."""
+    adopted: bool
+    """It was running already, started by a command still running; now it is kept running as well."""
     recovered: list[str]
+    """What a dead server left in the folder and the start cleared, one sentence each."""
 
 
 def start(data_dir: Path) -> Started:
-    """Start the dev server on `data_dir`, or find it running; it keeps running after this process."""
+    """Start the dev server on `data_dir`, or find it running; either way it keeps running after this process.
+
+    Raises `embedded.DataDirError` when the folder cannot hold a server, `embedded.EmbeddedServerError` when
+    the server does not start.
+    """
     before = embedded.state(data_dir)
     if before.kept and before.postmaster is not None:
-        return Started(_dev_server(before), already_running=True, recovered=[])
+        return Started(_dev_server(before), already_running=True, adopted=False, recovered=[])
     server = embedded.start(data_dir, keep_running=True)
     after = embedded.state(server.data_dir)
-    return Started(_dev_server(after), already_running=False, recovered=server.recovered)
+    adopted = before.postmaster is not None and after.postmaster is not None and before.postmaster.pid == server.pid
+    return Started(_dev_server(after), already_running=False, adopted=adopted, recovered=server.recovered)
 
 
 def find(data_dir: Path) -> DevServer | None:
@@ -92,9 +88,20 @@ def _dev_server(current: embedded.ServerState) -> DevServer:
     return DevServer(data_dir=current.data_dir, pid=current.postmaster.pid, settings=settings, kept=current.kept)
 
 
-def stop(data_dir: Path) -> int | None:
-    """Stop the server on `data_dir` cleanly; its pid, or None when it was not running."""
-    return embedded.shut_down(data_dir)
+@dataclass(frozen=True)
+class Stopped:
+    pid: int | None
+    """The server stopped, or None when nothing was stopped."""
+    left_running: DevServer | None
+    """A server runs on the folder that `migrate db start` did not start: its command stops it, not we."""
+
+
+def stop(data_dir: Path) -> Stopped:
+    """Stop the dev server on `data_dir` cleanly, and nothing else (see `Stopped`)."""
+    current = embedded.state(data_dir)
+    if current.postmaster is not None and not current.kept:
+        return Stopped(pid=None, left_running=_dev_server(current))
+    return Stopped(pid=embedded.shut_down(data_dir), left_running=None)
 
 
 @dataclass(frozen=True)
@@ -118,72 +125,3 @@ def write_env(path: Path, url: str) -> EnvWrite:
         # python-dotenv rewrites only the DATABASE_URL line, keeping comments, order and the file's mode.
         set_key(path, ENV_URL, url, quote_mode="always", follow_symlinks=True)
     return EnvWrite(path=path.resolve(), previous=previous, value=url)
-
-
-class ServerSignals:
-    """SIGINT and SIGTERM for a command that starts a server of its own, so that the server always stops.
-
-    Python's default SIGTERM ends the process at once, leaving the server running with nobody to stop it.
-    Here SIGTERM unwinds the command the way Ctrl-C does: under asyncio it cancels the command's task
-    (the coroutine runs its `finally` blocks, which stop the server), elsewhere it raises
-    KeyboardInterrupt. While the server starts or stops (`deferred()`), both signals are only noted, so
-    neither can leave a half-started server behind or cut a clean stop short; `received` tells the caller
-    afterwards. A SIGINT the process ignores (a background job) stays ignored.
-    """
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._deferring = 0
-        self._task: asyncio.Task[Any] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    @property
-    def terminated(self) -> bool:
-        return self.received == signal.SIGTERM
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_TERMINATED if self.terminated else EXIT_INTERRUPTED
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self.received = self.received or signum
-        if self._deferring or signum != signal.SIGTERM:
-            return
-        if self._task is not None and self._loop is not None and not self._task.done():
-            self._task.cancel()
-            self._loop.call_soon_threadsafe(lambda: None)  # wake the loop from its wait, as asyncio does for SIGINT
-        else:
-            raise KeyboardInterrupt
-
-    @contextlib.contextmanager
-    def active(self) -> Iterator[ServerSignals]:
-        """Handle SIGTERM as described for as long as the block runs (main thread only; elsewhere a no-op)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield self
-            return
-        with contextlib.suppress(RuntimeError):
-            self._task = asyncio.current_task()
-            self._loop = asyncio.get_running_loop()
-        previous = signal.signal(signal.SIGTERM, self._on_signal)
-        try:
-            yield self
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-
-    @contextlib.contextmanager
-    def deferred(self) -> Iterator[None]:
-        """Only note SIGINT and SIGTERM while the block runs (starting or stopping the server)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous_int = signal.getsignal(signal.SIGINT)
-        own_sigint = previous_int not in (signal.SIG_IGN, None)
-        if own_sigint:
-            signal.signal(signal.SIGINT, self._on_signal)
-        self._deferring += 1
-        try:
-            yield
-        finally:
-            self._deferring -= 1
-            if own_sigint:
-                signal.signal(signal.SIGINT, previous_int)

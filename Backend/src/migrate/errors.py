@@ -24,6 +24,7 @@ class Exit(IntEnum):
     LOCK_TIMEOUT = 6
     LINT = 7
     NOT_IDEMPOTENT = 8
+    NO_DEV_SERVER = 9
     INTERRUPTED = 130
     TERMINATED = 143
 
@@ -43,6 +44,10 @@ EXIT_CODES: dict[Exit, str] = {
     Exit.LOCK_TIMEOUT: "the lock wait ran out (the message names the holder)",
     Exit.LINT: "`lint` or `verify` found lint findings",
     Exit.NOT_IDEMPOTENT: "`verify` found an INVALID index, or a rerun that changed the catalog or failed",
+    Exit.NO_DEV_SERVER: (
+        "`migrate db status`/`url`: no dev server runs on the data folder; `db stop`: the server there was "
+        "not started by `migrate db start` (left running)"
+    ),
     Exit.INTERRUPTED: "interrupted (Ctrl-C, SIGINT)",
     Exit.TERMINATED: "terminated (SIGTERM)",
 }
