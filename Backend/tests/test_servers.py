@@ -11,11 +11,15 @@ temp folder is made private, as another pytest makes its root, and the servers m
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncpg
 import pytest
 
-from tests.conftest import TestServer
 from tests.support import PrivateServer
+
+if TYPE_CHECKING:
+    from tests.conftest import TestServer  # imported for real, pytest would try to collect it
 
 
 async def test_the_servers_keep_working_when_pytests_temp_folder_becomes_private(
