@@ -24,7 +24,7 @@ from src.database.config import DatabaseConfig
 from src.database.manager import DatabaseManager
 from src.postgres import embedded
 from src.postgres.settings import ConnectionSettings, parse_url
-from tests.support import PrivateServer, config_for, server_dir, url_of
+from tests.support import SERVER_ROOT_PREFIX, PrivateServer, config_for, server_dir, url_of
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def server_root() -> Iterator[Path]:
     it then stops at its next checkpoint ("could not open file .../global/pg_control: Permission denied"):
     that is how full runs lost their server while other test runs started.
     """
-    root = Path(tempfile.mkdtemp(prefix="agent-backend-pg-"))
+    root = Path(tempfile.mkdtemp(prefix=SERVER_ROOT_PREFIX))
     root.chmod(0o755)  # nobody narrows it again; the wheel would widen it at the first start anyway
     try:
         yield root

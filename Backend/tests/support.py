@@ -55,6 +55,10 @@ def fetchval(settings: ConnectionSettings, query: str, *args: Any) -> Any:
     return asyncio.run(go())
 
 
+SERVER_ROOT_PREFIX = "agent-backend-pg-"
+"""The name of the `server_root` fixture's folder begins so (see conftest for why servers live there)."""
+
+
 def server_dir(root: Path, name: str) -> Path:
     """A new, empty folder under `root` (the `server_root` fixture) for one embedded server's data folder."""
     import tempfile
@@ -69,6 +73,10 @@ class PrivateServer:
     def __init__(self, data_dir: Path) -> None:
         from src.postgres import embedded
 
+        # Under pytest's temp root the server would stop when another pytest starts (conftest: server_root).
+        assert any(p.name.startswith(SERVER_ROOT_PREFIX) for p in data_dir.parents), (
+            f"{data_dir}: give a private server a folder from server_dir(server_root, ...)"
+        )
         self.server = embedded.start(data_dir, delete_on_stop=True)
         self.settings = self.server.settings()
 

@@ -29,7 +29,7 @@ from src.migrate import runner
 from src.migrate.files import MigrationFile, checksum, discover
 from src.migrate.sql import parse, plainly_transactional
 from src.postgres.settings import ConnectionSettings
-from tests.support import PrivateServer, write_migrations
+from tests.support import PrivateServer, server_dir, write_migrations
 
 
 @dataclass(frozen=True)
@@ -236,10 +236,10 @@ def _in_a_thread(work: Coroutine[Any, Any, None]) -> None:
 
 
 @pytest.fixture(scope="module")
-def publisher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Publisher]:
+def publisher(server_root: Path) -> Iterator[Publisher]:
     """A second server that publishes pub_a (table a) and pub_b (table b), for subscriptions. Started the
     first time a test asks for it, from inside that test's event loop: its SQL runs in a thread of its own."""
-    server = PrivateServer(tmp_path_factory.mktemp("publisher") / "data")
+    server = PrivateServer(server_dir(server_root, "publisher") / "data")
     try:
         _in_a_thread(_run_each(server.settings, ["ALTER SYSTEM SET wal_level = logical"]))
         server.restart()
