@@ -151,6 +151,17 @@ def test_installed_migrate_applies_and_reports_status_from_outside_the_checkout(
     assert fetchval(database, "SELECT count(*) FROM public.migration_ledger") == N
 
 
+@pytest.mark.slow
+def test_the_installed_embedded_server_keeps_its_data_in_the_current_directory(
+    installed: Installed, outside: Path
+) -> None:
+    # Not inside the virtualenv, where the package's own folder is.
+    script = "from src.postgres import embedded; print(embedded.DEFAULT_DATA_DIR.resolve())"
+    done = installed.run("python", "-c", script, cwd=outside)
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()) == (outside / ".pgdata").resolve()
+
+
 def wait_for(url: str, status: int, process: subprocess.Popen[str], give_up_after: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + give_up_after
     while True:
