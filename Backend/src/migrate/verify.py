@@ -109,7 +109,9 @@ async def rerun_one(
     return outcome
 
 
-async def _run_and_compare(conn: asyncpg.Connection, file: MigrationFile, statements: Sequence[sql.Statement]) -> str | None:
+async def _run_and_compare(
+    conn: asyncpg.Connection, file: MigrationFile, statements: Sequence[sql.Statement]
+) -> str | None:
     before = await catalog.snapshot(conn)
     for statement in statements:
         try:
