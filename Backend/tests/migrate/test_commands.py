@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -12,6 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from src.app.cli import main
+from src.migrate import verify
 from src.migrate.files import discover
 from src.postgres.settings import ConnectionSettings, Secret, parse_url
 from tests.support import PROJECT_MIGRATIONS, fetchval, url_of, write_migrations
@@ -63,11 +65,12 @@ def test_verify_rerun_catches_a_file_that_fails_when_rerun(database_url: str, tm
     assert scratch_databases(database_url) == []
 
 
+SCRATCH = r"SELECT coalesce(array_agg(datname::text), '{}') FROM pg_database WHERE datname LIKE 'migrate\_verify\_%'"
+
+
 def scratch_databases(url: str) -> list[str]:
-    names = fetchval(
-        parse_url(url), r"SELECT array_agg(datname::text) FROM pg_database WHERE datname LIKE 'migrate\_verify\_%'"
-    )
-    return names or []
+    names: list[str] = fetchval(parse_url(url), SCRATCH)
+    return names
 
 
 def test_verify_rerun_passes_a_file_that_a_later_one_supersedes(database_url: str, tmp_path: Path) -> None:
@@ -262,3 +265,28 @@ def test_a_non_utf8_file_exits_4_naming_it(database_url: str, tmp_path: Path) ->
     result = migrate("apply", "--database-url", database_url, "--migrations-dir", str(folder))
     assert result.exit_code == 4
     assert "001_x.sql:1: not valid UTF-8" in result.stderr
+
+
+async def test_a_cancelled_rerun_drops_its_scratch_database(
+    conn: asyncpg.Connection, database: ConnectionSettings
+) -> None:
+    """Ctrl-C cancels the command's task (asyncio.run does): the scratch database goes all the same, with a
+    query still running on it."""
+
+    async def busy() -> None:
+        async with verify.scratch_database(conn, database) as scratch:
+            await scratch.execute("SELECT pg_sleep(3600)")
+
+    task = asyncio.create_task(busy())
+    watcher = await asyncpg.connect(**database.asyncpg_kwargs())  # `conn` is the command's
+    try:
+        sleeping = "SELECT datname FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3600)' AND state = 'active'"
+        while (name := await watcher.fetchval(sleeping)) is None and not task.done():
+            await asyncio.sleep(0.05)
+        assert name is not None and name.startswith(verify.SCRATCH_PREFIX), task
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await watcher.fetchval(SCRATCH) == []
+    finally:
+        await watcher.close()
