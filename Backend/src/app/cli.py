@@ -237,7 +237,11 @@ def lint(settings: RunnerSettings, files: tuple[Path, ...], pending_only: bool) 
 
 @main.command()
 @settings_options(*DATABASE)
-@click.option("--rerun", is_flag=True, help="Also re-run each applied file in a rolled-back transaction.")
+@click.option(
+    "--rerun",
+    is_flag=True,
+    help="Also prove each applied file idempotent where it stands, in a scratch database (needs CREATEDB).",
+)
 @click.option(
     "--all",
     "all_files",
@@ -246,14 +250,19 @@ def lint(settings: RunnerSettings, files: tuple[Path, ...], pending_only: bool) 
 )
 def verify(settings: RunnerSettings, rerun: bool, all_files: bool) -> None:
     """Check names, checksums, order, lint and invalid indexes; with --rerun, prove every applied file is
-    idempotent by running it again inside a transaction that is rolled back and comparing the catalog.
+    idempotent where it stands in the history: the applied files are applied one at a time to a scratch
+    database on the same server (migrate_verify_<hex>, dropped at the end, also on an error or Ctrl-C), and
+    each is run again right after (a transactional file in a transaction that is rolled back) with the
+    catalog compared before and after. The real database is only read. --rerun needs the CREATEDB privilege
+    (without it: one line naming it, exit 2); roles and other cluster-wide objects a file creates outlive
+    the scratch database.
 
     Lint judges only the files not yet applied: an applied file cannot be edited without breaking its
     checksum, so its findings are shown as information (--all judges every file).
 
     Exit code: the most serious failing check wins, whatever order they are shown in: 5 drift (files and
     ledger disagree), then 8 (an INVALID index, or a rerun that changes the catalog or fails), then 7 (lint
-    findings). --rerun takes the same locks the files take (each only for its own rolled-back transaction).
+    findings).
     """
     report = run(lambda: commands.verify(settings, rerun=rerun, all_files=all_files, events=render.Console()))
     render.verify(report)

@@ -366,13 +366,15 @@ def verify(report: commands.Verification) -> None:
         click.echo("ok    indexes: none INVALID")
     rerun = report.rerun
     if rerun is not None:
-        skipped = f"; skipped (cannot run in a transaction): {', '.join(rerun.skipped)}" if rerun.skipped else ""
         if rerun.problems:
-            click.echo(f"FAIL  rerun{skipped}:")
+            click.echo("FAIL  rerun:")
             for problem in rerun.problems:
                 click.echo(f"      {problem}")
         else:
-            click.echo(f"ok    rerun: {len(rerun.checked)} file(s) re-run, rolled back, catalog unchanged{skipped}")
+            click.echo(
+                f"ok    rerun: {len(rerun.checked)} file(s) re-run where each stands in the history (in a scratch "
+                "database), catalog unchanged"
+            )
     elif report.rerun_requested:
         click.echo("skip  rerun: fix the checksums and order first")
 

@@ -359,18 +359,24 @@ class Verification:
 async def verify(
     settings: RunnerSettings, *, rerun: bool = False, all_files: bool = False, events: Events = _QUIET
 ) -> Verification:
-    """Names, checksums and order, lint, INVALID indexes; with `rerun`, every applied file is run again in a
-    transaction that is rolled back, and the catalog must not change. Lint judges the files not yet applied
-    (findings in applied ones are information), or every file with `all_files`."""
+    """Names, checksums and order, lint, INVALID indexes; with `rerun`, every applied file is applied to a
+    scratch database in order and run again right after, where it stands in the history, and the catalog
+    must not change (see `src.migrate.verify`; a role without CREATEDB is a ConfigError). Lint judges the
+    files not yet applied (findings in applied ones are information), or every file with `all_files`."""
     from src.migrate import lint as linter
     from src.migrate import verify as verifier
 
     files = files_module.discover(settings.migrations_dir)
     findings = linter.lint(files)
-    async with connection(settings, "verify", events) as (conn, _):
-        plan = await runner.read_plan(conn, files, _options(settings))
+    async with connection(settings, "verify", events) as (conn, where):
+        options = _options(settings)
+        plan = await runner.read_plan(conn, files, options)
         invalid = await verifier.invalid_indexes(conn)
-        rerun_result = await verifier.rerun(conn, plan) if rerun and not plan.problems else None
+        rerun_result = None
+        if rerun and not plan.problems:
+            rerun_result = await verifier.rerun(
+                conn, plan, where, options, server_settings=settings.server_settings(), note=events.note
+            )
     applied = () if all_files else {e.version for e in plan.entries if e.row is not None}
     judged, information = _judge(findings, files, applied)
     return Verification(

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
+import asyncpg
 import pytest
 from click.testing import CliRunner, Result
 
 from src.app.cli import main
+from src.migrate import verify
 from src.migrate.files import discover
-from src.postgres.settings import ConnectionSettings
+from src.postgres.settings import ConnectionSettings, Secret, parse_url
 from tests.support import PROJECT_MIGRATIONS, fetchval, url_of, write_migrations
 
 STEPS = {
@@ -28,7 +34,8 @@ def test_verify_rerun_proves_the_projects_migrations_idempotent(database_url: st
     result = migrate("verify", "--rerun", "--database-url", database_url)
     assert result.exit_code == 0, result.output
     count = len(discover(PROJECT_MIGRATIONS))
-    assert f"ok    rerun: {count} file(s) re-run, rolled back, catalog unchanged" in result.stdout
+    assert f"ok    rerun: {count} file(s) re-run where each stands in the history" in result.stdout
+    assert scratch_databases(database_url) == []
 
 
 def test_verify_rerun_catches_a_file_that_changes_the_catalog_when_rerun(database_url: str, tmp_path: Path) -> None:
@@ -44,6 +51,7 @@ def test_verify_rerun_catches_a_file_that_changes_the_catalog_when_rerun(databas
     assert result.exit_code == 8
     assert "001_t.sql: re-running it changes the catalog" in result.stdout
     assert "t_id_idx1" in result.stdout
+    assert scratch_databases(database_url) == []
 
 
 def test_verify_rerun_catches_a_file_that_fails_when_rerun(database_url: str, tmp_path: Path) -> None:
@@ -54,6 +62,116 @@ def test_verify_rerun_catches_a_file_that_fails_when_rerun(database_url: str, tm
     result = migrate("verify", "--rerun", "--database-url", database_url, "--migrations-dir", str(folder))
     assert result.exit_code == 8
     assert "001_t.sql:2:1: fails when re-run: ERROR 42701" in result.stdout
+    assert scratch_databases(database_url) == []
+
+
+SCRATCH = r"SELECT coalesce(array_agg(datname::text), '{}') FROM pg_database WHERE datname LIKE 'migrate\_verify\_%'"
+
+
+def scratch_databases(url: str) -> list[str]:
+    names: list[str] = fetchval(parse_url(url), SCRATCH)
+    return names
+
+
+def test_verify_rerun_passes_a_file_that_a_later_one_supersedes(database_url: str, tmp_path: Path) -> None:
+    # Re-run on the final database, 001 would create x again and put back f's first body: it changes the
+    # catalog there, but not where it stands in the history, which is what idempotent means for it.
+    function = "CREATE OR REPLACE FUNCTION f() RETURNS bigint LANGUAGE sql AS $$ SELECT {} $$;"
+    folder = write_migrations(
+        tmp_path,
+        {
+            "001_x.sql": "CREATE TABLE IF NOT EXISTS x (id bigint);\n" + function.format(1),
+            "002_drop.sql": "-- migrate:lint-ignore ban-drop-table\nDROP TABLE IF EXISTS x;\n" + function.format(2),
+        },
+    )
+    assert migrate("apply", "--database-url", database_url, "--migrations-dir", str(folder)).exit_code == 0
+    result = migrate("verify", "--rerun", "--database-url", database_url, "--migrations-dir", str(folder))
+    assert result.exit_code == 0, result.output
+    assert "ok    rerun: 2 file(s) re-run where each stands in the history" in result.stdout
+    assert scratch_databases(database_url) == []
+
+
+def test_verify_rerun_re_runs_a_file_that_must_run_outside_a_transaction(database_url: str, tmp_path: Path) -> None:
+    sql = (
+        "CREATE TABLE IF NOT EXISTS t (id bigint);\n"
+        "-- migrate:lint-ignore create-if-not-exists\n"
+        "CREATE INDEX CONCURRENTLY ON t (id);"
+    )
+    folder = write_migrations(tmp_path, {"001_t.sql": sql})
+    migrate("apply", "--database-url", database_url, "--migrations-dir", str(folder))
+    result = migrate("verify", "--rerun", "--database-url", database_url, "--migrations-dir", str(folder))
+    assert result.exit_code == 8
+    assert "001_t.sql: re-running it changes the catalog" in result.stdout
+    assert "t_id_idx1" in result.stdout
+    assert scratch_databases(database_url) == []
+
+
+def test_verify_rerun_leaves_the_real_database_alone(database: ConnectionSettings, tmp_path: Path) -> None:
+    url = url_of(database)
+    sql = (
+        "CREATE TABLE IF NOT EXISTS t (id bigint);\n"
+        "-- migrate:lint-ignore create-if-not-exists\n"
+        "CREATE INDEX ON t (id);"
+    )
+    folder = write_migrations(
+        tmp_path, {"001_t.sql": sql, "002_pending.sql": "CREATE TABLE IF NOT EXISTS p (id bigint);"}
+    )
+    migrate("apply", "--target", "1", "--database-url", url, "--migrations-dir", str(folder))
+    result = migrate("verify", "--rerun", "--database-url", url, "--migrations-dir", str(folder))
+    assert result.exit_code == 8
+    assert "002_pending" not in result.stdout  # pending in the real database: not re-run
+    assert fetchval(database, "SELECT count(*) FROM pg_indexes WHERE tablename = 't'") == 1
+    assert fetchval(database, "SELECT to_regclass('p') IS NULL")
+    assert scratch_databases(url) == []
+
+
+def test_verify_rerun_names_a_file_the_history_before_it_cannot_build(
+    database: ConnectionSettings, tmp_path: Path
+) -> None:
+    url = url_of(database)
+    folder = write_migrations(tmp_path, {"001_t.sql": "CREATE TABLE IF NOT EXISTS t (id bigint);"})
+    migrate("apply", "--database-url", url, "--migrations-dir", str(folder))
+    fetchval(database, "CREATE TABLE made_by_hand (id bigint)")
+    write_migrations(folder, {"002_uses.sql": "CREATE OR REPLACE VIEW v AS\nSELECT id FROM made_by_hand;"})
+    migrate("apply", "--database-url", url, "--migrations-dir", str(folder))
+    result = migrate("verify", "--rerun", "--database-url", url, "--migrations-dir", str(folder))
+    assert result.exit_code == 8
+    assert "002_uses.sql:2:16: fails when applied to a scratch database after the files before it" in result.stdout
+    assert "ERROR 42P01" in result.stdout
+    assert scratch_databases(url) == []
+
+
+@pytest.fixture
+async def role_without_createdb(
+    conn: asyncpg.Connection, database: ConnectionSettings
+) -> AsyncIterator[ConnectionSettings]:
+    """A login that owns nothing special: it may apply in schema public, but not create databases."""
+    name = f"nocreatedb_{uuid.uuid4().hex[:12]}"
+    password = uuid.uuid4().hex
+    await conn.execute(
+        f"CREATE ROLE {name} LOGIN NOCREATEDB PASSWORD '{password}'; GRANT CREATE ON SCHEMA public TO {name};"
+    )
+    try:
+        yield replace(database, user=name, password=Secret(password))
+    finally:
+        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", name)
+        await conn.execute(f"DROP OWNED BY {name}; DROP ROLE {name}")
+
+
+def test_verify_rerun_without_createdb_says_what_to_grant(
+    role_without_createdb: ConnectionSettings, tmp_path: Path
+) -> None:
+    url = url_of(role_without_createdb)
+    folder = write_migrations(tmp_path, STEPS)
+    assert migrate("apply", "--database-url", url, "--migrations-dir", str(folder)).exit_code == 0
+    result = migrate("verify", "--rerun", "--database-url", url, "--migrations-dir", str(folder))
+    assert result.exit_code == 2
+    user = role_without_createdb.user
+    assert result.stderr.strip() == (
+        f"migrate: error: verify --rerun: role {user} lacks the CREATEDB privilege, which the rerun needs for its "
+        f"scratch database; grant it (ALTER ROLE {user} CREATEDB) or run verify --rerun as a role that has it"
+    )
+    assert scratch_databases(url_of(role_without_createdb)) == []
 
 
 def test_verify_reports_drift_with_exit_5(database_url: str, tmp_path: Path) -> None:
@@ -151,3 +269,32 @@ def test_a_non_utf8_file_exits_4_naming_it(database_url: str, tmp_path: Path) ->
     result = migrate("apply", "--database-url", database_url, "--migrations-dir", str(folder))
     assert result.exit_code == 4
     assert "001_x.sql:1: not valid UTF-8" in result.stderr
+
+
+async def test_a_cancelled_rerun_drops_its_scratch_database(
+    conn: asyncpg.Connection, database: ConnectionSettings
+) -> None:
+    """Ctrl-C cancels the command's task (asyncio.run does): the scratch database goes all the same, with a
+    query still running on it."""
+
+    async def busy() -> None:
+        async with verify.scratch_database(conn, database) as scratch:
+            await scratch.execute("SELECT pg_sleep(3600)")
+
+    task = asyncio.create_task(busy())
+    watcher = await asyncpg.connect(**database.asyncpg_kwargs())  # `conn` is the command's
+    try:
+        sleeping = "SELECT datname FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3600)' AND state = 'active'"
+        while True:  # the server says when the query runs on the scratch database
+            name = await watcher.fetchval(sleeping)
+            if name is not None or task.done():
+                break
+            await asyncio.sleep(0.05)
+        assert name is not None, task
+        assert name.startswith(verify.SCRATCH_PREFIX)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await watcher.fetchval(SCRATCH) == []
+    finally:
+        await watcher.close()
