@@ -8,7 +8,8 @@ objects (databases, tablespaces, ALTER SYSTEM, the publisher's slots) get names 
 removed afterwards. Tablespaces are created in place (`allow_in_place_tablespaces`), so the tests need no
 directory on the server's machine; they, ALTER SYSTEM and subscriptions need a superuser, as the suite's
 servers give. Subscriptions with a slot need a publisher: an embedded server of the tests' own with
-`wal_level = logical`.
+`wal_level = logical`; the subscription cases run on a second one (a subscriber the publisher's socket
+admits), whatever server the rest of the suite uses.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import concurrent.futures
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +224,10 @@ CASES = [
 @dataclass(frozen=True)
 class Publisher:
     server: PrivateServer
+    subscriber: PrivateServer
+    """The subscription cases run here, not on the suite's server: a server of the tests' own (run by the
+    same system user) can reach the publisher's socket, which the suite's server (TEST_DATABASE_URL may name
+    one of another version and owner) cannot."""
 
     @property
     def conninfo(self) -> str:
@@ -240,14 +245,16 @@ def publisher(server_root: Path) -> Iterator[Publisher]:
     """A second server that publishes pub_a (table a) and pub_b (table b), for subscriptions. Started the
     first time a test asks for it, from inside that test's event loop: its SQL runs in a thread of its own."""
     server = PrivateServer(server_dir(server_root, "publisher") / "data")
+    subscriber = PrivateServer(server_dir(server_root, "subscriber") / "data")
     try:
         _in_a_thread(_run_each(server.settings, ["ALTER SYSTEM SET wal_level = logical"]))
         server.restart()
         tables = [f"CREATE TABLE {t} (x int PRIMARY KEY)" for t in ("a", "b", "late")]
         publications = ["CREATE PUBLICATION pub_a FOR TABLE a", "CREATE PUBLICATION pub_b FOR TABLE b"]
         _in_a_thread(_run_each(server.settings, [*tables, *publications]))
-        yield Publisher(server)
+        yield Publisher(server, subscriber)
     finally:
+        subscriber.stop()
         server.stop()
 
 
@@ -273,6 +280,27 @@ async def _run_each(settings: ConnectionSettings, statements: Sequence[str]) -> 
             await conn.execute(statement)
     finally:
         await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def subject(
+    conn: asyncpg.Connection, case: Case, request: pytest.FixtureRequest
+) -> AsyncIterator[asyncpg.Connection]:
+    """The connection a case runs on: the test's own, or for a subscription case a new database on the
+    publisher fixture's subscriber server."""
+    if not case.publisher:
+        yield conn
+        return
+    publisher: Publisher = request.getfixturevalue("publisher")
+    admin = publisher.subscriber.settings
+    name = f"sub_{uuid.uuid4().hex[:12]}"
+    await _run_each(admin, [f'CREATE DATABASE "{name}"'])
+    own = await asyncpg.connect(**replace(admin, database=name).asyncpg_kwargs())
+    try:
+        yield own
+    finally:
+        await own.close()
+        await _run_each(admin, [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'])
 
 
 @contextlib.asynccontextmanager
@@ -314,7 +342,7 @@ def test_it_is_recognised_and_never_sent_unparsed(case: Case) -> None:
 async def test_the_server_refuses_it_inside_a_transaction_block(
     conn: asyncpg.Connection, names: dict[str, str], case: Case, request: pytest.FixtureRequest
 ) -> None:
-    async with prepared(conn, case, names, request) as values:
+    async with subject(conn, case, request) as conn, prepared(conn, case, names, request) as values:
         with pytest.raises(asyncpg.ActiveSQLTransactionError, match="cannot run inside a transaction block"):
             async with conn.transaction():
                 await conn.execute(case.statement.format(**values))
@@ -324,7 +352,7 @@ async def test_the_server_refuses_it_inside_a_transaction_block(
 async def test_the_runner_runs_it_outside_a_transaction_between_the_files_around_it(
     conn: asyncpg.Connection, names: dict[str, str], case: Case, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    async with prepared(conn, case, names, request) as values:
+    async with subject(conn, case, request) as conn, prepared(conn, case, names, request) as values:
         before = await conn.fetchval(case.observe.format(**values))
         folder = write_migrations(
             tmp_path,
@@ -380,7 +408,7 @@ TRANSACTIONAL = [
 async def test_forms_the_server_accepts_in_a_transaction_stay_in_it(
     conn: asyncpg.Connection, names: dict[str, str], case: Case, request: pytest.FixtureRequest
 ) -> None:
-    async with prepared(conn, case, names, request) as values:
+    async with subject(conn, case, request) as conn, prepared(conn, case, names, request) as values:
         statement = case.statement.format(**values)
         assert all(s.transactional for s in parse(migration(statement)))
         async with conn.transaction():
