@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Re-install only when the project's dependency list changes, so repeated runs start at once.
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-quick lint typecheck pytest bench bench-quick clean
+.PHONY: run test test-quick lint typecheck pytest pgbouncer bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ run: $(STAMP)
 test: lint typecheck pytest
 
 ## test-quick: the suite without the tests marked slow, for the edit-run loop
-test-quick: $(STAMP)
+test-quick: $(STAMP) pgbouncer
 	$(BIN)/pytest -m "not slow"
 
 ## lint: ruff, and the layering contracts in pyproject.toml (import-linter)
@@ -33,8 +33,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) pgbouncer
 	$(BIN)/pytest
+
+## pgbouncer: the OS package the pooler tests run for real (installed when missing; needs root or sudo)
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || { \
+		echo "== installing PgBouncer (apt-get install pgbouncer) for the pooler tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -qq pgbouncer >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq pgbouncer >/dev/null; }; }
 
 BENCH_STAMP := $(VENV)/.installed-bench
 

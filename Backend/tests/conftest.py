@@ -24,7 +24,8 @@ from src.database.config import DatabaseConfig
 from src.database.manager import DatabaseManager
 from src.postgres import embedded
 from src.postgres.settings import ConnectionSettings, parse_url
-from tests.support import SERVER_ROOT_PREFIX, PrivateServer, config_for, server_dir, url_of
+from tests.servers import PgBouncer, Standby
+from tests.support import SERVER_ROOT_PREFIX, PrivateServer, config_for, fetchval, server_dir, url_of
 
 
 @dataclass(frozen=True)
@@ -181,3 +182,54 @@ def private_server(server_root: Path) -> Iterator[PrivateServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def pgbouncers(pg_server: TestServer, server_root: Path) -> Iterator[dict[str, PgBouncer]]:
+    """A real PgBouncer (the OS package, stock settings) in front of the test server in each pooling mode:
+    {"session": ..., "transaction": ...}. Their addresses: `pgbouncers[mode].to(database.database)`."""
+    started: dict[str, PgBouncer] = {}
+    try:
+        for mode in ("session", "transaction"):
+            started[mode] = PgBouncer(pg_server.admin, server_dir(server_root, f"pgbouncer-{mode}"), mode=mode)
+        yield started
+    finally:
+        for bouncer in started.values():
+            bouncer.stop()
+
+
+@pytest.fixture(params=["session", "transaction"])
+def pgbouncer(request: pytest.FixtureRequest, pgbouncers: dict[str, PgBouncer]) -> PgBouncer:
+    """Each test that takes it runs twice: through PgBouncer in session and in transaction pooling mode."""
+    return pgbouncers[request.param]
+
+
+@dataclass(frozen=True)
+class Replicated:
+    primary: PrivateServer
+    standby: Standby
+
+
+@pytest.fixture(scope="session")
+def replicated(server_root: Path) -> Iterator[Replicated]:
+    """A primary of the tests' own and a hot standby streaming from it (`pg_basebackup -R`). Tests use
+    databases they create on the primary (`replicated_database`), which the standby then has too."""
+    primary = PrivateServer(server_dir(server_root, "primary") / "data")
+    standby: Standby | None = None
+    try:
+        standby = Standby(primary, server_dir(server_root, "standby"))
+        yield Replicated(primary, standby)
+    finally:
+        if standby is not None:
+            standby.stop("immediate")
+        primary.stop()
+
+
+@pytest.fixture
+def replicated_database(replicated: Replicated) -> Iterator[tuple[ConnectionSettings, ConnectionSettings]]:
+    """(primary, standby) settings for a new database on the replicated pair, replayed on the standby."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    fetchval(replicated.primary.settings, f'CREATE DATABASE "{name}"')
+    replicated.standby.wait_for_replay()
+    yield replace(replicated.primary.settings, database=name), replicated.standby.to(name)
+    fetchval(replicated.primary.settings, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
