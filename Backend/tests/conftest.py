@@ -83,7 +83,7 @@ def pg_server(server_root: Path) -> Iterator[TestServer]:
     if url:
         yield TestServer(admin=parse_url(url, setting="TEST_DATABASE_URL"), source="TEST_DATABASE_URL")
         return
-    if _docker_engine_answers():
+    if os.environ.get("TEST_POSTGRES") == "docker" and _docker_engine_answers():
         from testcontainers.postgres import PostgresContainer
 
         with PostgresContainer("postgres:17-alpine", driver=None) as container:

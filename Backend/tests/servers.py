@@ -134,8 +134,8 @@ class Standby:
         bin_dir = embedded._bin_dir()
         owner = primary.server.data_dir.stat().st_uid
         folder.chmod(0o755)
-        run_as = {"user": owner} if os.geteuid() == 0 and owner != 0 else {}
-        if run_as:
+        self._user: int | None = owner if os.geteuid() == 0 and owner != 0 else None
+        if self._user is not None:
             os.chown(folder, owner, -1)
         where = primary.settings
         subprocess.run(
@@ -157,15 +157,14 @@ class Standby:
             ],
             check=True,
             capture_output=True,
-            **run_as,  # type: ignore[arg-type]
+            user=self._user,
         )
         self.port = free_port()
         self.socket_dir = folder / "socket"
         self.socket_dir.mkdir()
-        if run_as:
+        if self._user is not None:
             os.chown(self.socket_dir, owner, -1)
         self._pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-w"]
-        self._run_as = run_as
         log = folder / "standby.log"
         subprocess.run(
             [
@@ -178,7 +177,7 @@ class Standby:
             ],
             check=True,
             capture_output=True,
-            **run_as,  # type: ignore[arg-type]
+            user=self._user,
         )
         self.settings = ConnectionSettings(
             host=str(self.socket_dir), port=self.port, database=where.database, user=where.user
@@ -206,12 +205,8 @@ class Standby:
         fetchval(self.settings, "SELECT pg_wal_replay_resume()")
 
     def stop(self, mode: str = "fast") -> None:
-        subprocess.run([*self._pg_ctl, "-m", mode, "stop"], capture_output=True, **self._run_as)  # type: ignore[arg-type]
+        subprocess.run([*self._pg_ctl, "-m", mode, "stop"], capture_output=True, user=self._user)
 
     def start(self) -> None:
-        subprocess.run(
-            [*self._pg_ctl, "-o", f"-h '' -k {self.socket_dir} -p {self.port}", "start"],
-            check=True,
-            capture_output=True,
-            **self._run_as,
-        )  # type: ignore[arg-type]
+        options = f"-h '' -k {self.socket_dir} -p {self.port} -c hot_standby_feedback=on"
+        subprocess.run([*self._pg_ctl, "-o", options, "start"], check=True, capture_output=True, user=self._user)

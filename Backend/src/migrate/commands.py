@@ -26,7 +26,7 @@ import asyncpg
 from src.migrate import files as files_module
 from src.migrate import ledger, runner, script
 from src.migrate.connect import connect, wait_until_ready
-from src.migrate.errors import ConfigError, ConnectionFailed, Exit
+from src.migrate.errors import ConfigError, ConnectionFailed, Exit, ReadOnlyServer
 from src.migrate.files import MigrationFile
 from src.migrate.ledger import LedgerRow, LedgerTable
 from src.migrate.lock import Holder
@@ -122,7 +122,7 @@ async def connection(
 ) -> AsyncIterator[tuple[asyncpg.Connection, ConnectionSettings]]:
     """One connection with the runner's session settings, named `migrate COMMAND host:pid` on the server."""
     with database(settings, events) as where:
-        conn = await connect(where, command=command, server_settings=settings.server_settings())
+        conn = await connect(where, command=command)
         try:
             yield conn, where
         finally:
@@ -148,7 +148,11 @@ def check_target(files: Sequence[MigrationFile], target: int | None, migrations_
 
 def _options(settings: RunnerSettings, **overrides: Any) -> runner.Options:
     return runner.Options(
-        ledger=settings.ledger, lock_wait=settings.lock_wait, transaction=settings.transaction, **overrides
+        ledger=settings.ledger,
+        lock_wait=settings.lock_wait,
+        transaction=settings.transaction,
+        session=settings.session(),
+        **overrides,
     )
 
 
@@ -192,7 +196,14 @@ async def apply(
     async with connection(settings, "apply", events) as (conn, where):
         events.connected(where, settings.ledger)
         started = time.perf_counter()
-        result = await runner.apply(conn, files, options, events)
+
+        async def lock_connection() -> asyncpg.Connection:
+            return await connect(where, command="apply lock")
+
+        try:
+            result = await runner.apply(conn, files, options, events, lock_connection=lock_connection)
+        except ReadOnlyServer as exc:
+            raise ReadOnlyServer(f"{where.describe()}: {exc}") from None
         elapsed_ms = (time.perf_counter() - started) * 1000
     return ApplyReport(result, where.describe(), settings.ledger, elapsed_ms, target)
 
@@ -281,7 +292,8 @@ async def status(settings: RunnerSettings, *, events: Events = _QUIET) -> Status
     files = files_module.discover(settings.migrations_dir)
     async with connection(settings, "status", events) as (conn, where):
         plan = await runner.read_plan(conn, files, _options(settings))
-        server_version = str(await conn.fetchval("SELECT current_setting('server_version')")).split()[0]
+        # From the startup message: no query (and no prepared statement a pooler could mix up).
+        server_version = conn.get_settings().server_version.split()[0]
     return Status(plan, where.describe(), server_version, settings.migrations_dir, settings.ledger)
 
 
@@ -320,7 +332,7 @@ async def lint(
     findings, notes = linter.lint(chosen), linter.notes(chosen)
     if not pending_only:
         return LintReport(findings, notes)
-    async with connection(settings, "lint", events) as (conn, _):
+    async with connection(settings, "lint", events) as (conn, _), conn.transaction():
         applied = {row.version for row in await ledger.read(conn, settings.ledger)}
     judged, information = _judge(findings, chosen, applied)
     return LintReport(judged, notes, information, pending_only=True)
@@ -371,12 +383,11 @@ async def verify(
     async with connection(settings, "verify", events) as (conn, where):
         options = _options(settings)
         plan = await runner.read_plan(conn, files, options)
-        invalid = await verifier.invalid_indexes(conn)
+        async with conn.transaction():
+            invalid = await verifier.invalid_indexes(conn)
         rerun_result = None
         if rerun and not plan.problems:
-            rerun_result = await verifier.rerun(
-                conn, plan, where, options, server_settings=settings.server_settings(), note=events.note
-            )
+            rerun_result = await verifier.rerun(conn, plan, where, options, note=events.note)
     applied = () if all_files else {e.version for e in plan.entries if e.row is not None}
     judged, information = _judge(findings, files, applied)
     return Verification(
@@ -461,7 +472,7 @@ async def health(settings: RunnerSettings, *, ready: bool, give_up_after: float)
     async def check() -> Probe:
         conn = await connect(where, command="health")
         try:
-            version = str(await conn.fetchval("SHOW server_version")).split()[0]
+            version = conn.get_settings().server_version.split()[0]
             took = (time.perf_counter() - started) * 1000
             answered = f"database {where.describe()} answers (PostgreSQL {version}, {took:.1f} ms)"
             if not ready:

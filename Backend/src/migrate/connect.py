@@ -19,13 +19,15 @@ def application_name(command: str) -> str:
     return f"migrate {command} {socket.gethostname()}:{os.getpid()}"[:63]
 
 
-async def connect(
-    settings: ConnectionSettings, *, command: str, server_settings: dict[str, str] | None = None
-) -> asyncpg.Connection:
-    all_settings = {"application_name": settings.application_name or application_name(command)}
-    all_settings.update(server_settings or {})
+async def connect(settings: ConnectionSettings, *, command: str) -> asyncpg.Connection:
+    """A connection for one command. Its only startup parameter is application_name, which every pooler
+    passes on; the runner's timeouts are SET LOCAL in its transactions (`src.migrate.session`). asyncpg's
+    statement cache is off: its named prepared statements outlive a transaction on the server connection,
+    and behind a transaction-pooling PgBouncer another client's connection would find them there (or this
+    one would miss them: `prepared statement "__asyncpg_stmt_1__" does not exist`)."""
+    name = {"application_name": settings.application_name or application_name(command)}
     try:
-        return await asyncpg.connect(**settings.asyncpg_kwargs(), server_settings=all_settings)
+        return await asyncpg.connect(**settings.asyncpg_kwargs(), server_settings=name, statement_cache_size=0)
     except Exception as exc:
         message = explain_connect_error(exc, settings)
         if message is None:
@@ -42,6 +44,7 @@ async def wait_until_ready(settings: ConnectionSettings, *, give_up_after: float
             conn = await asyncpg.connect(
                 **{**settings.asyncpg_kwargs(), "timeout": attempt_limit},
                 server_settings={"application_name": application_name("wait")},
+                statement_cache_size=0,
             )
         except Exception as exc:
             message = explain_connect_error(exc, settings)

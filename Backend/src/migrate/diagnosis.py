@@ -171,14 +171,23 @@ async def diagnose(
 
 
 async def run_statements(
-    conn: asyncpg.Connection, file: MigrationFile, statements: list[sql.Statement], *, consequence: str | None
+    conn: asyncpg.Connection,
+    file: MigrationFile,
+    statements: list[sql.Statement],
+    *,
+    consequence: str | None,
+    around: tuple[str, str] | None = None,
 ) -> None:
     """One statement per message, so a failure is located exactly. `consequence` says what a failure
     leaves behind; None means the file runs outside a transaction, so the statements before the failing
-    one took effect."""
+    one took effect. `around`: SQL sent right before and right after each statement (its settings)."""
     for index, statement in enumerate(statements):
         try:
+            if around is not None:
+                await conn.execute(around[0])
             await conn.execute(statement.text)
+            if around is not None:
+                await conn.execute(around[1])
         except (asyncpg.InterfaceError, OSError) as exc:
             raise connection_lost(file.filename, exc, _lost(consequence)) from exc
         except asyncpg.PostgresError as exc:

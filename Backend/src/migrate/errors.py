@@ -25,6 +25,7 @@ class Exit(IntEnum):
     LINT = 7
     NOT_IDEMPOTENT = 8
     NO_DEV_SERVER = 9
+    READ_ONLY = 10
     INTERRUPTED = 130
     TERMINATED = 143
 
@@ -47,6 +48,9 @@ EXIT_CODES: dict[Exit, str] = {
     Exit.NO_DEV_SERVER: (
         "`migrate db status`/`url`: no dev server runs on the data folder; `db stop`: the server there was "
         "not started by `migrate db start` (left running)"
+    ),
+    Exit.READ_ONLY: (
+        "the server is read-only (a hot standby, or default_transaction_read_only): migrations need the primary"
     ),
     Exit.INTERRUPTED: "interrupted (Ctrl-C, SIGINT)",
     Exit.TERMINATED: "terminated (SIGTERM)",
@@ -104,6 +108,12 @@ class DriftError(MigrateError):
     """Files and ledger disagree: an applied file was edited or deleted, or a new file is out of order."""
 
     exit_code = Exit.DRIFT
+
+
+class ReadOnlyServer(MigrateError):
+    """Files are pending and the server accepts no writes: a hot standby, or a read-only database or role."""
+
+    exit_code = Exit.READ_ONLY
 
 
 class LockTimeout(MigrateError):

@@ -94,7 +94,17 @@ async def fetchval(conn: asyncpg.Connection, query: str, *args: object) -> objec
 
 
 async def exists(conn: asyncpg.Connection, table: LedgerTable) -> bool:
-    return bool(await fetchval(conn, "SELECT pg_catalog.to_regclass($1) IS NOT NULL", table.qualified))
+    # pg_class read with the statement's snapshot, not to_regclass: inside a transaction that began before
+    # another runner created the ledger, to_regclass answers from a cache that has not seen it yet.
+    return bool(
+        await fetchval(
+            conn,
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = $1 AND c.relname = $2)",
+            table.schema,
+            table.name,
+        )
+    )
 
 
 async def ensure(conn: asyncpg.Connection, table: LedgerTable, *, audit: bool = False) -> None:
@@ -169,11 +179,14 @@ _AUDIT_DDL = """
 async def read(conn: asyncpg.Connection, table: LedgerTable) -> list[LedgerRow]:
     """All rows by version; an absent ledger reads as empty (nothing applied yet).
 
-    One round trip: this runs at every container start, so the table is read directly and a missing
-    table is told by its error, instead of asking the catalog first.
+    Outside a transaction the table is read directly and a missing table is told by its error (this runs
+    at every container start); inside one that error would abort the transaction, so the catalog is asked
+    first.
     """
     import asyncpg
 
+    if conn.is_in_transaction() and not await exists(conn, table):
+        return []
     try:
         rows = await fetch(
             conn,

@@ -5,12 +5,13 @@ per change in the ledger's audit table (`ledger.py`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
-from src.migrate import ledger, lock
+from src.migrate import ledger, lock, session
 from src.migrate.errors import ConfigError, DriftError, MigrationFileError
 from src.migrate.files import MigrationFile
 from src.migrate.ledger import LedgerRow, LedgerTable
@@ -34,9 +35,7 @@ async def repair(conn: asyncpg.Connection, files: Sequence[MigrationFile], optio
     Missing files are not forgotten (that would hide a real loss): they stay an error until restored, or
     until `forget` is asked for them by version. Every change keeps an audit row.
     """
-    key = lock.lock_key(options.ledger)
-    await lock.acquire(conn, key, wait=options.lock_wait)
-    try:
+    async with _locked(conn, options):
         plan = make_plan(files, await ledger.read(conn, options.ledger), allow_out_of_order=True)
         missing = [e for e in plan.entries if e.state is State.MISSING]
         if missing:
@@ -50,22 +49,27 @@ async def repair(conn: asyncpg.Connection, files: Sequence[MigrationFile], optio
             return []
         await ledger.ensure(conn, options.ledger, audit=True)  # made the first time a change needs it
         repaired = []
-        async with conn.transaction():
-            for entry in changed:
-                assert entry.file is not None
-                assert entry.row is not None
-                await ledger.update(
-                    conn,
-                    options.ledger,
-                    version=entry.version,
-                    name=entry.file.name,
-                    checksum=entry.file.checksum,
-                    note=f"migrate repair: accepted {entry.file.filename} as it is now ({entry.state.value})",
-                )
-                repaired.append(Repaired(entry.file, entry.row.name, entry.row.checksum))
+        for entry in changed:
+            assert entry.file is not None
+            assert entry.row is not None
+            await ledger.update(
+                conn,
+                options.ledger,
+                version=entry.version,
+                name=entry.file.name,
+                checksum=entry.file.checksum,
+                note=f"migrate repair: accepted {entry.file.filename} as it is now ({entry.state.value})",
+            )
+            repaired.append(Repaired(entry.file, entry.row.name, entry.row.checksum))
         return repaired
-    finally:
-        await lock.release(conn, key)
+
+
+@contextlib.asynccontextmanager
+async def _locked(conn: asyncpg.Connection, options: Options) -> AsyncIterator[None]:
+    """A transaction holding the migration lock, with the runner's settings; it commits at the block's end."""
+    async with lock.held(conn, lock.lock_key(options.ledger), wait=options.lock_wait):
+        await session.apply_local(conn, options.session)
+        yield
 
 
 def _shown(ranges: Sequence[VersionRange]) -> str:
@@ -114,29 +118,25 @@ async def forget(
     lock held, so a person thinking it over blocks no deploy. Under the lock the rows are read again and
     must be the same, or nothing is changed.
     """
-    rows = forgettable(
-        make_plan(files, await ledger.read(conn, options.ledger), allow_out_of_order=True), ranges, options.ledger
-    )
+    async with conn.transaction():
+        rows = forgettable(
+            make_plan(files, await ledger.read(conn, options.ledger), allow_out_of_order=True), ranges, options.ledger
+        )
     if confirm is not None and not confirm(rows):
         raise ConfigError("not confirmed; nothing was changed (--yes confirms without asking)")
-    key = lock.lock_key(options.ledger)
-    await lock.acquire(conn, key, wait=options.lock_wait)
-    try:
+    async with _locked(conn, options):
         again = make_plan(files, await ledger.read(conn, options.ledger), allow_out_of_order=True)
         if forgettable(again, ranges, options.ledger) != rows:
             raise DriftError("the ledger changed while the command waited; nothing was changed, run it again")
         await ledger.ensure(conn, options.ledger, audit=True)  # made the first time a change needs it
-        async with conn.transaction():
-            for row in rows:
-                await ledger.forget(
-                    conn,
-                    options.ledger,
-                    version=row.version,
-                    note=f"migrate repair --forget: {Forgotten(row).label} is gone from the migrations folder",
-                )
+        for row in rows:
+            await ledger.forget(
+                conn,
+                options.ledger,
+                version=row.version,
+                note=f"migrate repair --forget: {Forgotten(row).label} is gone from the migrations folder",
+            )
         return [Forgotten(row) for row in rows]
-    finally:
-        await lock.release(conn, key)
 
 
 async def baseline(
@@ -149,9 +149,7 @@ async def baseline(
     adopted = [f for f in files if f.version <= version]
     if not adopted:
         raise MigrationFileError(f"no migration file is numbered {version} or below; nothing to baseline")
-    key = lock.lock_key(options.ledger)
-    await lock.acquire(conn, key, wait=options.lock_wait)
-    try:
+    async with _locked(conn, options):
         await ledger.ensure(conn, options.ledger)
         rows = await ledger.read(conn, options.ledger)
         if rows:
@@ -159,17 +157,14 @@ async def baseline(
                 f"the ledger {options.ledger} already has {len(rows)} row(s) (up to version {rows[-1].version}); "
                 "baseline only adopts a database the runner has never applied to"
             )
-        async with conn.transaction():
-            for file in adopted:
-                await ledger.record(
-                    conn,
-                    options.ledger,
-                    version=file.version,
-                    name=file.name,
-                    checksum=file.checksum,
-                    duration_ms=0.0,
-                    kind="baseline",
-                )
+        for file in adopted:
+            await ledger.record(
+                conn,
+                options.ledger,
+                version=file.version,
+                name=file.name,
+                checksum=file.checksum,
+                duration_ms=0.0,
+                kind="baseline",
+            )
         return adopted
-    finally:
-        await lock.release(conn, key)

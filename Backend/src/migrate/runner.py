@@ -18,19 +18,21 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import asyncpg
 
-from src.migrate import diagnosis, indexes, ledger, lock, script, sql
+from src.migrate import diagnosis, indexes, ledger, lock, pooling, script, session, sql
 from src.migrate.diagnosis import BatchFailed, is_connection_lost
-from src.migrate.errors import LockTimeout, MigrateError, MigrationFailed
+from src.migrate.errors import LockTimeout, MigrateError, MigrationFailed, ReadOnlyServer
 from src.migrate.files import MigrationFile
 from src.migrate.ledger import LedgerTable
 from src.migrate.plan import Plan, make_plan
 from src.migrate.script import TransactionMode
+from src.migrate.session import DEFAULT as DEFAULT_SESSION
+from src.migrate.session import SessionSettings
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class Options:
     allow_out_of_order: bool = False
     transaction: TransactionMode = TransactionMode.ALL
     """All pending files in one transaction, or each file in its own."""
+    session: SessionSettings = DEFAULT_SESSION
+    """The timeouts every transaction of the run sets (SET LOCAL), and files outside a transaction get."""
 
 
 @dataclass(frozen=True)
@@ -84,9 +88,41 @@ class Progress(Protocol):
         are the files sent with it, before it, which ran but were rolled back with it."""
 
 
+LockConnector = Callable[[], Awaitable[asyncpg.Connection]]
+"""Opens the second connection that holds the migration lock when the files run in several transactions."""
+
+
 async def read_plan(conn: asyncpg.Connection, files: Sequence[MigrationFile], options: Options) -> Plan:
-    rows = await ledger.read(conn, options.ledger)
+    if conn.is_in_transaction():
+        rows = await ledger.read(conn, options.ledger)
+    else:
+        # A transaction of its own: an unnamed statement is parsed and run in two round trips, which a
+        # transaction-pooling PgBouncer could otherwise send to two different server connections.
+        async with conn.transaction():
+            rows = await ledger.read(conn, options.ledger)
     return make_plan(files, rows, target=options.target, allow_out_of_order=options.allow_out_of_order)
+
+
+_READ_ONLY = (
+    "SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.current_setting('transaction_read_only')::bool, "
+    "pg_catalog.current_setting('default_transaction_read_only')::bool"
+)
+
+
+async def refuse_read_only(conn: asyncpg.Connection, pending: Sequence[MigrationFile]) -> None:
+    """Raise ReadOnlyServer when the server will not take the pending files' writes (inside a transaction)."""
+    row = (await ledger.fetch(conn, _READ_ONLY))[0]
+    if row[0]:
+        why = "it is a hot standby (in recovery)"
+    elif row[1] or row[2]:
+        why = "its transactions are read-only (default_transaction_read_only is on for this database or role)"
+    else:
+        return
+    raise ReadOnlyServer(
+        f"the server is read-only: {why}, and {len(pending)} migration(s) are pending (from "
+        f"{pending[0].filename}). Migrations must run on the primary: point DATABASE_URL (or "
+        "MIGRATE_DATABASE_URL, for the runner alone) at it. Nothing was applied."
+    )
 
 
 async def apply(
@@ -94,8 +130,16 @@ async def apply(
     files: Sequence[MigrationFile],
     options: Options,
     progress: Progress | None = None,
+    *,
+    lock_connection: LockConnector | None = None,
 ) -> ApplyResult:
-    """Apply every pending file up to `options.target`; refuses drift before touching anything."""
+    """Apply every pending file up to `options.target`; refuses drift before touching anything.
+
+    When all of them run in one transaction, that transaction takes the lock itself. Otherwise the lock is
+    held by an open transaction on a second connection that `lock_connection` opens (correct behind any
+    pooler), or, without it, by a session-level lock on `conn` (correct only on a connection that is not
+    pooled per transaction: a direct one, or a session-pooling PgBouncer's).
+    """
     plan = await read_plan(conn, files, options)
     plan.raise_for_drift()
     if not plan.to_apply:
@@ -103,23 +147,158 @@ async def apply(
         return ApplyResult(plan, [], None)
     unparsed = _can_skip_parsing(plan.to_apply, options.transaction)
     parsed = {} if unparsed else {f.version: sql.parse(f) for f in plan.to_apply}
-    key = lock.lock_key(options.ledger)
-    waited = await lock.acquire(
-        conn, key, wait=options.lock_wait, on_busy=progress.lock_busy if progress is not None else None
-    )
+    transactional = {f.version: unparsed or all(s.transactional for s in parsed[f.version]) for f in plan.to_apply}
+    enum_files = {v for v, statements in parsed.items() if script.adds_enum_value(statements)}
+    groups = list(script.groups(plan.to_apply, transactional, options.transaction, commit_after=enum_files))
+    job = _Job(conn, files, options, progress, parsed, unparsed)
     try:
-        # Another runner may have applied some or all of it while we waited: plan again under the lock.
-        plan = await read_plan(conn, files, options)
+        if len(groups) == 1 and groups[0][0]:
+            return await job.in_one_transaction(plan)
+        if lock_connection is None:
+            return await job.under_session_lock(plan)
+        return await job.under_lock_connection(lock_connection, plan)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        if is_connection_lost(exc):
+            raise diagnosis.connection_lost(
+                "before the first pending file", exc, "Nothing more was applied than the messages above say."
+            ) from exc
+        raise
+
+
+class _Job:
+    """One apply: the ways of holding the lock around the same run of groups."""
+
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        files: Sequence[MigrationFile],
+        options: Options,
+        progress: Progress | None,
+        parsed: dict[int, list[sql.Statement]],
+        unparsed: bool,
+    ) -> None:
+        self.conn = conn
+        self.files = files
+        self.options = options
+        self.progress = progress
+        self.parsed = parsed
+        self.unparsed = unparsed
+        self.key = lock.lock_key(options.ledger)
+
+    def _on_busy(self) -> Callable[[lock.Holder | None], None] | None:
+        return self.progress.lock_busy if self.progress is not None else None
+
+    async def _replan(self) -> Plan:
+        """The plan again, under the lock: another runner may have applied some or all of it meanwhile."""
+        plan = await read_plan(self.conn, self.files, self.options)
         plan.raise_for_drift()
-        if not unparsed:
+        if not self.unparsed:
             for file in plan.to_apply:
-                if file.version not in parsed:
-                    parsed[file.version] = sql.parse(file)
-        transactional = {f.version: unparsed or all(s.transactional for s in parsed[f.version]) for f in plan.to_apply}
-        enum_files = {v for v, statements in parsed.items() if script.adds_enum_value(statements)}
-        run = _Run(conn, options.ledger, key, progress, parsed, ledger_ready=plan.head is not None)
+                if file.version not in self.parsed:
+                    self.parsed[file.version] = sql.parse(file)
+        return plan
+
+    def _run(self, plan: Plan, key: int | None) -> _Run:
+        return _Run(
+            self.conn,
+            self.options,
+            key,
+            self.progress,
+            self.parsed,
+            ledger_ready=plan.head is not None,
+        )
+
+    async def in_one_transaction(self, before: Plan) -> ApplyResult:
+        """Every pending file in one transaction, which takes the lock itself: one connection, and a lock
+        that ends exactly with the work, under any pooler. The files run in a savepoint, so a failure is
+        diagnosed while the lock is still held."""
+        conn = self.conn
+        committing = False
+        plan: Plan | None = None
+        try:
+            async with conn.transaction():
+                await refuse_read_only(conn, before.to_apply)
+            async with lock.held(conn, self.key, wait=self.options.lock_wait, on_busy=self._on_busy()) as waited:
+                await session.apply_local(conn, self.options.session)
+                plan = await self._replan()
+                if not plan.to_apply:
+                    return ApplyResult(plan, [], waited)
+                run = self._run(plan, None)
+                await run.group(plan.to_apply, nested=True)
+                committing = True
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            if isinstance(exc.__context__, MigrateError):
+                # The rollback after a reported error failed too (the connection is gone): the report says more.
+                raise exc.__context__ from None
+            if not committing or plan is None:
+                raise
+            consequence = diagnosis.rolled_back(plan.to_apply)
+            if self.progress is not None:
+                self.progress.failed_at(None, plan.to_apply)
+            if not isinstance(exc, asyncpg.PostgresError) or is_connection_lost(exc):
+                lost = diagnosis.LOST_TRANSACTION + consequence
+                raise diagnosis.connection_lost(diagnosis.label(plan.to_apply), exc, lost) from exc
+            raise diagnosis.commit_failed(plan.to_apply, exc, consequence) from exc
+        return ApplyResult(plan, run.applied, waited)
+
+    async def under_lock_connection(self, connect: LockConnector, before: Plan) -> ApplyResult:
+        """Files in several transactions, or outside any: a second connection holds the lock in a
+        transaction left open until the last file is done (and rolled back then: it wrote nothing)."""
+        conn = self.conn
+        outside = [f for f in before.to_apply if not self._transactional(f)]
+        work_pid = await pooling.backend_pid(conn) if outside else 0
+        async with conn.transaction():
+            await refuse_read_only(conn, before.to_apply)
+        holder = await connect()
+        try:
+            async with lock.held(holder, self.key, wait=self.options.lock_wait, on_busy=self._on_busy()) as waited:
+                await session.apply_local(holder, self.options.session)
+                pooled = bool(outside) and await pooling.transaction_pooled(conn, work_pid, holder)
+                plan = await self._replan()
+                outside = [f for f in plan.to_apply if not self._transactional(f)]
+                if pooled and outside and self.progress is not None:
+                    self.progress.note(_POOLED_OUTSIDE.format(file=outside[0].filename, count=len(outside)))
+                run = self._run(plan, None)
+                run.lock_holder = holder
+                run.transaction_pooled = pooled
+                await self._groups(run, plan)
+                # The block's end commits the lock connection's transaction (it wrote nothing), ending the lock.
+        finally:
+            with contextlib.suppress(asyncpg.InterfaceError, OSError):
+                await holder.close(timeout=5)
+        return ApplyResult(plan, run.applied, waited)
+
+    async def under_session_lock(self, before: Plan) -> ApplyResult:
+        """Files in several transactions on a connection the caller vouches is not pooled per transaction:
+        a session-level lock on it (released at the end, and taken back after a file's DISCARD ALL)."""
+        conn = self.conn
+        async with conn.transaction():
+            await refuse_read_only(conn, before.to_apply)
+        waited = await lock.acquire(conn, self.key, wait=self.options.lock_wait, on_busy=self._on_busy())
+        try:
+            plan = await self._replan()
+            run = self._run(plan, self.key)
+            await self._groups(run, plan)
+            return ApplyResult(plan, run.applied, waited)
+        finally:
+            if not conn.is_closed():
+                # The lock dies with the session anyway; an error here must not hide the original one.
+                with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                    await lock.release(conn, self.key)
+                # The schema changed, and a file's DEALLOCATE ALL or DISCARD ALL (not undone by a rollback) may
+                # have removed the statements asyncpg keeps prepared: drop its caches, so the connection works.
+                await conn.reload_schema_state()
+
+    def _transactional(self, file: MigrationFile) -> bool:
+        return self.unparsed or all(s.transactional for s in self.parsed[file.version])
+
+    async def _groups(self, run: _Run, plan: Plan) -> None:
+        options, progress = self.options, self.progress
+        transactional = {f.version: self._transactional(f) for f in plan.to_apply}
+        enum_files = {v for v, statements in self.parsed.items() if script.adds_enum_value(statements)}
         groups = script.groups(plan.to_apply, transactional, options.transaction, commit_after=enum_files)
         for in_transaction, group in groups:
+            await run.check_lock(group[0])
             if in_transaction:
                 await run.group(group)
                 ends_early = group[-1].version in enum_files and group[-1] is not plan.to_apply[-1]
@@ -130,15 +309,17 @@ async def apply(
                     )
             else:
                 await run.outside_transaction(group[0])
-        return ApplyResult(plan, run.applied, waited)
-    finally:
-        if not conn.is_closed():
-            # The lock dies with the session anyway; an error here must not hide the original one.
-            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-                await lock.release(conn, key)
-            # The schema changed, and a file's DEALLOCATE ALL or DISCARD ALL (not undone by a rollback) may have
-            # removed the statements asyncpg keeps prepared: drop its caches, so the caller's connection works.
-            await conn.reload_schema_state()
+        if not self.conn.is_closed():
+            await self.conn.reload_schema_state()
+
+
+_POOLED_OUTSIDE = (
+    "this connection goes through a pooler in transaction mode (PgBouncer pool_mode = transaction), and "
+    "{file} ({count} pending file(s) in all) runs outside a transaction: there each statement may run on "
+    "another server connection, so the runner SETs its lock_timeout and statement_timeout right before each "
+    "statement and RESETs them right after, which the pooler usually, not always, sends to the same one. "
+    "For a guarantee, point MIGRATE_DATABASE_URL at the server itself or at a session-pooling PgBouncer."
+)
 
 
 def _can_skip_parsing(files: Sequence[MigrationFile], mode: TransactionMode) -> bool:
@@ -161,21 +342,43 @@ class _Run:
     def __init__(
         self,
         conn: asyncpg.Connection,
-        table: LedgerTable,
-        key: int,
+        options: Options,
+        key: int | None,
         progress: Progress | None,
         parsed: dict[int, list[sql.Statement]],
         *,
         ledger_ready: bool,
     ) -> None:
         self.conn = conn
-        self.table = table
+        self.table = options.ledger
+        self.session = options.session
+        self.guard = script.guard(options.session.values())
         self.key = key
+        """The session-level lock's key when `conn` holds it (it must be taken back after a DISCARD ALL)."""
+        self.lock_holder: asyncpg.Connection | None = None
+        """The connection whose open transaction holds the lock, when it is not `conn`."""
+        self.transaction_pooled = False
+        """`conn` is pooled per transaction: settings go with each statement outside a transaction."""
         self.progress = progress
         self.parsed = parsed
         self.ledger_ready = ledger_ready
         """Whether the ledger is known to exist (it had rows, or this run created it)."""
         self.applied: list[Applied] = []
+
+    async def check_lock(self, file: MigrationFile) -> None:
+        """Before each group: the lock connection still holds its transaction (if the server ended it, the lock
+        is gone and another runner may start), or stop here."""
+        if self.lock_holder is None:
+            return
+        try:
+            await self.lock_holder.execute("SELECT 1")
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            done = f"{len(self.applied)} file(s) were applied and committed before it" if self.applied else ""
+            raise LockTimeout(
+                f"{file.filename}: the connection holding the migration lock was lost ({exc.__class__.__name__}: "
+                f"{exc}), so the run stopped before this file; {done or 'nothing was applied'}. Run `migrate "
+                "apply` again."
+            ) from exc
 
     async def _ensure_ledger(self) -> None:
         # Only before the first file runs: whatever a file does to the session cannot touch this.
@@ -183,12 +386,13 @@ class _Run:
             await ledger.ensure(self.conn, self.table)
             self.ledger_ready = True
 
-    async def group(self, files: Sequence[MigrationFile]) -> None:
-        """Apply `files` and their ledger rows in one transaction: all of them, or none."""
+    async def group(self, files: Sequence[MigrationFile], *, nested: bool = False) -> None:
+        """Apply `files` and their ledger rows in one transaction: all of them, or none. `nested`: in a
+        savepoint of the caller's transaction, which has the runner's settings and commits."""
         conn, progress = self.conn, self.progress
         if progress is not None and len(files) > 1:
             progress.transaction(files)
-        batches = script.batches(files, self.table, socket.gethostname())
+        batches = script.batches(files, self.table, socket.gethostname(), self.guard)
         committed = [a.file for a in self.applied]
         done: list[Applied] = []
         current = batches[0]
@@ -196,6 +400,8 @@ class _Run:
         committing = False
         try:
             async with conn.transaction():
+                if not nested:
+                    await session.apply_local(conn, self.session)
                 # Created in the same transaction, so a first run that fails leaves no trace at all.
                 await self._ensure_ledger()
                 for batch in batches:
@@ -294,7 +500,18 @@ class _Run:
 
     async def _run_outside_transaction(self, file: MigrationFile, statements: list[sql.Statement]) -> Applied:
         conn, progress = self.conn, self.progress
-        await self._ensure_ledger()
+        if not self.ledger_ready:
+            async with conn.transaction():
+                await session.apply_local(conn, self.session)
+                await self._ensure_ledger()
+        around: tuple[str, str] | None = None
+        if self.transaction_pooled:
+            # Each statement may get another server connection: the settings go with each one, and are taken
+            # off again so the pooled connection is not left with them.
+            around = (self.session.set_session(), self.session.reset_session())
+        else:
+            # Session-level, for the statements that run outside a transaction, on this connection only.
+            await session.apply_session(conn, self.session)
         started = time.perf_counter()
         for index_name in await indexes.drop_invalid(conn, statements):
             if progress is not None:
@@ -302,9 +519,10 @@ class _Run:
                     f"dropped INVALID index {index_name}, left by an interrupted CREATE INDEX CONCURRENTLY; "
                     "building it again"
                 )
-        await diagnosis.run_statements(conn, file, statements, consequence=None)
+        await diagnosis.run_statements(conn, file, statements, consequence=None, around=around)
         duration_ms = (time.perf_counter() - started) * 1000
-        if any(_discards_all(s) for s in statements) and not await lock.retake(conn, self.key):
+        discarded = any(_discards_all(s) for s in statements)
+        if discarded and self.key is not None and not await lock.retake(conn, self.key):
             who = await lock.holder(conn, self.key)
             raise LockTimeout(
                 f"{file.filename}: its DISCARD ALL released the runner's lock, and another runner took it before "
@@ -316,7 +534,7 @@ class _Run:
             # The file's session settings (a SET statement_timeout, SET ROLE, ...) must not apply to the checks
             # and the ledger row: they run in a transaction of their own, under script.GUARD.
             async with conn.transaction():
-                await conn.execute(script.GUARD)
+                await conn.execute(self.guard)
                 await indexes.refuse_invalid(conn, file, statements)
                 await ledger.record(
                     conn,

@@ -52,17 +52,26 @@ def _since(index: int) -> str:
 GUARDED = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout", "search_path", "role")
 """Settings a file may change (SET or SET LOCAL) that the runner's own statements must not run under."""
 
-GUARD = (
-    "SELECT "
-    + ", ".join(
-        f"pg_catalog.set_config('migrate.saved_{name}', pg_catalog.current_setting('{name}'), true)" for name in GUARDED
+
+def guard(runner_values: Mapping[str, str] | None = None) -> str:
+    """Keep the files' values of the guarded settings, and give the rest of the transaction the runner's
+    own values (`runner_values`, from `src.migrate.session`) or else the session's defaults, until
+    `RESTORE`: the ledger's statements, the runner's queries between batches and the COMMIT run with
+    those, whatever a file set."""
+    values = runner_values or {}
+    return (
+        "SELECT "
+        + ", ".join(
+            f"pg_catalog.set_config('migrate.saved_{name}', pg_catalog.current_setting('{name}'), true)"
+            for name in GUARDED
+        )
+        + ";\n"
+        + "".join(f"SET LOCAL {name} TO {values.get(name, 'DEFAULT')};\n" for name in GUARDED)
     )
-    + ";\n"
-    + "".join(f"SET LOCAL {name} TO DEFAULT;\n" for name in GUARDED)
-)
-"""Keep the files' values of the guarded settings, and give the rest of the transaction the session's
-defaults (the runner's own, set when it connected) until `RESTORE`: the ledger's statements, the runner's
-queries between batches and the COMMIT run with those, whatever a file set."""
+
+
+GUARD = guard()
+"""`guard()` with the session's defaults for every guarded setting."""
 
 RESTORE = (
     "SELECT "
@@ -178,13 +187,15 @@ def ledger_insert(table: LedgerTable, files: Sequence[MigrationFile], hostname: 
     return f"INSERT INTO {table.qualified} (version, name, checksum, duration_ms, hostname) VALUES\n{rows};\n"
 
 
-def _batch(segments: list[Segment], parts: list[str], table: LedgerTable, hostname: str, restores: bool) -> Batch:
+def _batch(
+    segments: list[Segment], parts: list[str], table: LedgerTable, hostname: str, restores: bool, guard_text: str
+) -> Batch:
     files = tuple(s.file for s in segments)
-    text = "".join(parts) + GUARD + ledger_insert(table, files, hostname)
+    text = "".join(parts) + guard_text + ledger_insert(table, files, hostname)
     return Batch(files, text, tuple(segments), restores)
 
 
-def batches(files: Sequence[MigrationFile], table: LedgerTable, hostname: str) -> list[Batch]:
+def batches(files: Sequence[MigrationFile], table: LedgerTable, hostname: str, guard_text: str = GUARD) -> list[Batch]:
     """The messages that apply `files` (one transaction's worth) with their ledger rows, in order.
 
     A batch is: (`RESTORE`,) a time mark, then each file followed by its own mark, then `GUARD` and the
@@ -198,7 +209,7 @@ def batches(files: Sequence[MigrationFile], table: LedgerTable, hostname: str) -
     for file in files:
         full = len(segments) >= BATCH_FILES or (bool(segments) and size + len(file.sql) > BATCH_CHARS)
         if full:
-            result.append(_batch(segments, parts, table, hostname, restores=bool(result)))
+            result.append(_batch(segments, parts, table, hostname, bool(result), guard_text))
             segments = []
         if not segments:
             parts = [RESTORE, _mark(0)] if result else [_mark(0)]
@@ -209,8 +220,8 @@ def batches(files: Sequence[MigrationFile], table: LedgerTable, hostname: str) -
         parts += [file.sql, tail]
         size += len(file.sql) + len(tail)
         if _LEXER_SETTING.search(file.sql):
-            result.append(_batch(segments, parts, table, hostname, restores=bool(result)))
+            result.append(_batch(segments, parts, table, hostname, bool(result), guard_text))
             segments = []
     if segments:
-        result.append(_batch(segments, parts, table, hostname, restores=bool(result)))
+        result.append(_batch(segments, parts, table, hostname, bool(result), guard_text))
     return result

@@ -15,10 +15,14 @@ import src
 from src import BACKEND_DIR
 from src.migrate.ledger import DEFAULT_TABLE, LedgerTable
 from src.migrate.script import TransactionMode
+from src.migrate.session import SessionSettings
 from src.postgres import embedded
 from src.postgres import settings as connection
 from src.postgres.settings import ConnectionSettings
 
+ENV_DATABASE_URL = "MIGRATE_DATABASE_URL"
+"""Where the runner connects, when it must differ from the application's `DATABASE_URL`: the server itself
+(or a session-pooling PgBouncer) while the application goes through a transaction-pooling one."""
 ENV_MIGRATIONS_DIR = "MIGRATIONS_DIR"
 ENV_LEDGER_TABLE = "MIGRATIONS_TABLE"
 ENV_LOCK_WAIT = "MIGRATE_LOCK_WAIT"
@@ -69,14 +73,11 @@ class RunnerSettings:
     """`all` (default): the pending files and their ledger rows in one transaction, so a failure anywhere
     leaves everything as it was; `per-file`: each file commits on its own (`MIGRATE_TRANSACTION`)."""
 
-    def server_settings(self) -> dict[str, str]:
-        return {
-            "lock_timeout": f"{_milliseconds(self.lock_timeout)}ms",
-            "statement_timeout": f"{_milliseconds(self.statement_timeout)}ms",
-            # If the runner dies (kill -9, OOM), the server notices within a second even mid-statement, rolls
-            # back and frees the migration lock, instead of finishing a long statement for nobody (PG 14+).
-            "client_connection_check_interval": "1000ms",
-        }
+    def session(self) -> SessionSettings:
+        """The values the runner sets (SET LOCAL) in each transaction it opens (see `src.migrate.session`)."""
+        return SessionSettings(
+            lock_timeout_ms=_milliseconds(self.lock_timeout), statement_timeout_ms=_milliseconds(self.statement_timeout)
+        )
 
 
 def _milliseconds(seconds: float) -> int:
@@ -123,7 +124,7 @@ def resolve(
         return _env(environ, name)
 
     return RunnerSettings(
-        connection=connection.from_environment(environ, url=database_url, url_setting="--database-url"),
+        connection=_connection(environ, database_url),
         embedded_dir=Path(env(embedded.ENV_DATA_DIR) or embedded.DEFAULT_DATA_DIR),
         migrations_dir=resolve_migrations_dir(environ, migrations_dir),
         ledger=resolve_ledger(environ, ledger_table),
@@ -132,6 +133,16 @@ def resolve(
         statement_timeout=_seconds(statement_timeout, environ, ENV_STATEMENT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT),
         transaction=_transaction_mode(transaction or env(ENV_TRANSACTION) or TransactionMode.ALL.value),
     )
+
+
+def _connection(environ: Mapping[str, str], given: str | None) -> ConnectionSettings | None:
+    """`--database-url`, else `MIGRATE_DATABASE_URL`, else the application's DATABASE_URL / DB_* settings."""
+    if given is not None:
+        return connection.from_environment(environ, url=given, url_setting="--database-url")
+    own = _env(environ, ENV_DATABASE_URL)
+    if own is not None:
+        return connection.from_environment(environ, url=own, url_setting=ENV_DATABASE_URL)
+    return connection.from_environment(environ)
 
 
 def resolve_migrations_dir(environ: Mapping[str, str], given: Path | None = None) -> Path:

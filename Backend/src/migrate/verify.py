@@ -50,7 +50,6 @@ async def rerun(
     where: ConnectionSettings,
     options: runner.Options,
     *,
-    server_settings: dict[str, str] | None = None,
     note: Callable[[str], None] | None = None,
 ) -> RerunResult:
     """Re-run every file `plan` shows applied, each where it stands in the history, in a scratch database
@@ -62,7 +61,7 @@ async def rerun(
     if not applied:
         return result
     each = replace(options, target=None, allow_out_of_order=False, transaction=TransactionMode.PER_FILE)
-    async with scratch_database(conn, where, server_settings=server_settings, note=note) as scratch:
+    async with scratch_database(conn, where, note=note) as scratch:
         for index, file in enumerate(applied):
             try:
                 await runner.apply(scratch, applied[: index + 1], each)
@@ -132,7 +131,6 @@ async def scratch_database(
     conn: asyncpg.Connection,
     where: ConnectionSettings,
     *,
-    server_settings: dict[str, str] | None = None,
     note: Callable[[str], None] | None = None,
 ) -> AsyncIterator[asyncpg.Connection]:
     """A connection to a new, empty database on `conn`'s server (from template0, with the encoding and locale
@@ -148,7 +146,7 @@ async def scratch_database(
         ) from None
     try:
         try:
-            scratch = await connect(replace(where, database=name), command="verify", server_settings=server_settings)
+            scratch = await connect(replace(where, database=name), command="verify")
         except ConnectionFailed as exc:
             raise ConnectionFailed(f"verify --rerun: cannot connect to its scratch database {name}: {exc}") from exc
         try:

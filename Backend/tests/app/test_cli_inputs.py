@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from src.app.cli import main
-from src.migrate import commands
+from src.migrate import commands, session
 from src.postgres.settings import ConnectionSettings
 from tests.support import url_of, write_migrations
 
@@ -187,13 +187,14 @@ def test_the_largest_timeouts_are_accepted_by_the_server(database_url: str) -> N
 
 def test_a_timeout_below_a_millisecond_is_sent_as_1ms_not_as_no_limit(database: ConnectionSettings) -> None:
     settings = commands.settings(database_url=url_of(database), lock_timeout=0.0001, statement_timeout=0.0004)
-    sent = settings.server_settings()
-    assert (sent["lock_timeout"], sent["statement_timeout"]) == ("1ms", "1ms")
+    sent = settings.session()
+    assert (sent.lock_timeout_ms, sent.statement_timeout_ms) == (1, 1)
     # On the server, with the lock timeout only: a 1 ms statement timeout could cancel the SHOW itself.
     settings = commands.settings(database_url=url_of(database), lock_timeout=0.0001)
 
     async def shown() -> str:
-        async with commands.connection(settings, "test") as (conn, _):
+        async with commands.connection(settings, "test") as (conn, _), conn.transaction():
+            await session.apply_local(conn, settings.session())
             return str(await conn.fetchval("SHOW lock_timeout"))
 
     assert asyncio.run(shown()) == "1ms"
