@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from src.postgres import embedded
 from src.postgres.settings import ConnectionSettings
@@ -134,7 +135,7 @@ class Standby:
         bin_dir = embedded._bin_dir()
         owner = primary.server.data_dir.stat().st_uid
         folder.chmod(0o755)
-        run_as = {"user": owner} if os.geteuid() == 0 and owner != 0 else {}
+        run_as: dict[str, Any] = {"user": owner} if os.geteuid() == 0 and owner != 0 else {}
         if run_as:
             os.chown(folder, owner, -1)
         where = primary.settings
@@ -157,7 +158,7 @@ class Standby:
             ],
             check=True,
             capture_output=True,
-            **run_as,  # type: ignore[arg-type]
+            **run_as,
         )
         self.port = free_port()
         self.socket_dir = folder / "socket"
@@ -166,7 +167,7 @@ class Standby:
             os.chown(self.socket_dir, owner, -1)
         self._pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-w"]
         self._run_as = run_as
-        log = folder / "standby.log"
+        self._log = log = folder / "standby.log"
         subprocess.run(
             [
                 *self._pg_ctl,
@@ -178,7 +179,7 @@ class Standby:
             ],
             check=True,
             capture_output=True,
-            **run_as,  # type: ignore[arg-type]
+            **run_as,
         )
         self.settings = ConnectionSettings(
             host=str(self.socket_dir), port=self.port, database=where.database, user=where.user
@@ -206,12 +207,20 @@ class Standby:
         fetchval(self.settings, "SELECT pg_wal_replay_resume()")
 
     def stop(self, mode: str = "fast") -> None:
-        subprocess.run([*self._pg_ctl, "-m", mode, "stop"], capture_output=True, **self._run_as)  # type: ignore[arg-type]
+        subprocess.run([*self._pg_ctl, "-m", mode, "stop"], capture_output=True, **self._run_as)
 
     def start(self) -> None:
+        # With a log file: otherwise the server would hold pg_ctl's captured stdout open, and run() wait for ever.
         subprocess.run(
-            [*self._pg_ctl, "-o", f"-h '' -k {self.socket_dir} -p {self.port}", "start"],
+            [
+                *self._pg_ctl,
+                "-l",
+                str(self._log),
+                "-o",
+                f"-h '' -k {self.socket_dir} -p {self.port} -c hot_standby_feedback=on",
+                "start",
+            ],
             check=True,
             capture_output=True,
             **self._run_as,
-        )  # type: ignore[arg-type]
+        )
