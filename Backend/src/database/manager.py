@@ -249,19 +249,21 @@ class DatabaseManager:
 
     @staticmethod
     def _sessionmaker(config: DatabaseConfig, engine: AsyncEngine, *, reader: bool) -> async_sessionmaker[AsyncSession]:
-        made = async_sessionmaker(
+        session_class: type[sessions.GuardedSession] = sessions.GuardedSession
+        timeout = config.statement_timeout_ms()
+        if config.transaction_pooling and timeout is not None:
+            # A class of this manager's own, so the hook is its alone. One more round trip per transaction:
+            # the price of a setting that survives transaction pooling.
+            session_class = type("TimeoutSession", (sessions.GuardedSession,), {})
+            statement = f"SET LOCAL statement_timeout = '{timeout}ms'"
+            event.listen(session_class, "after_begin", _set_local_on_begin(statement))
+        return async_sessionmaker(
             engine,
             expire_on_commit=False,
             class_=AsyncSession,
-            sync_session_class=sessions.GuardedSession,
+            sync_session_class=session_class,
             info={sessions.READONLY: True} if reader else None,
         )
-        timeout = config.statement_timeout_ms()
-        if config.transaction_pooling and timeout is not None:
-            # One more round trip per transaction: the price of a setting that survives transaction pooling.
-            statement = f"SET LOCAL statement_timeout = '{timeout}ms'"
-            event.listen(made, "after_begin", _set_local_on_begin(statement))
-        return made
 
     @asynccontextmanager
     async def session(self, *, readonly: bool = False) -> AsyncIterator[AsyncSession]:
