@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.database.config import DatabaseConfig
 from src.database.errors import ReadOnlySession
@@ -75,7 +76,9 @@ async def pair(replicated_database: Pair) -> Pair:
 @pytest.fixture
 async def manager_with_replica(pair: Pair) -> AsyncIterator[DatabaseManager]:
     primary, standby = pair
-    async with DatabaseManager(config_for(primary, replica_urls=[url_of(standby)])) as manager:
+    # A generous lag limit: a replica paused by a test stays in use (one test checks the limit itself).
+    config = config_for(primary, replica_urls=[url_of(standby)], replica_max_lag=60)
+    async with DatabaseManager(config) as manager:
         yield manager
 
 
@@ -119,6 +122,25 @@ async def test_a_readonly_session_sees_rows_replayed_on_the_standby(
     async with manager_with_replica.session(readonly=True) as session:
         found = await get_todo(session, todo.id)
     assert found is not None and found.title == "written on the primary"
+
+
+async def test_reads_that_must_see_their_own_writes_use_a_plain_session(
+    manager_with_replica: DatabaseManager, replay_paused: None
+) -> None:
+    async with manager_with_replica.transaction() as session:
+        for n in range(50):
+            await create_todo(session, {"title": f"just written {n}"})
+    count = text("SELECT count(*) FROM tasks.todos")
+    async with manager_with_replica.session(readonly=True) as session:
+        assert await _in_recovery_in(session)
+        on_the_replica = (await session.execute(count)).scalar_one()
+    async with manager_with_replica.session() as session:
+        on_the_primary = (await session.execute(count)).scalar_one()
+    assert (on_the_replica, on_the_primary) == (0, 50)  # the replica trails (here: paused), the primary has them
+
+
+async def _in_recovery_in(session: AsyncSession) -> bool:
+    return bool((await session.execute(text("SELECT pg_is_in_recovery()"))).scalar_one())
 
 
 async def test_readonly_falls_back_to_the_primary_when_the_standby_is_stopped(
