@@ -79,10 +79,15 @@ def operations(manager: DatabaseManager, ids: list[uuid.UUID]) -> dict[str, Op]:
     return {"get by id": get_by_id, "get by id, readonly=True": get_by_id_readonly, "insert": insert}
 
 
-async def bench(quick: bool) -> dict[str, Any]:
-    seconds, rounds = (0.5, 2) if quick else (2.0, 3)
+def _bouncer_folder() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="pooling-bench-"))
     folder.chmod(0o755)  # PgBouncer runs as the embedded server's user when we are root
+    return folder
+
+
+async def bench(quick: bool) -> dict[str, Any]:
+    seconds, rounds = (0.5, 2) if quick else (2.0, 3)
+    folder = _bouncer_folder()
     with server() as srv, srv.fresh_database() as db:
         conn = await asyncpg.connect(**db.asyncpg_kwargs())
         try:

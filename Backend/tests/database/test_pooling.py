@@ -108,9 +108,7 @@ async def test_transaction_pooling_works_on_a_direct_connection_too(schema: Conn
 
 
 def _config_through(pgbouncer: PgBouncer, database: ConnectionSettings, **overrides: object) -> DatabaseConfig:
-    return config_for(
-        pgbouncer.to(database.database), transaction_pooling=pgbouncer.mode == "transaction", **overrides
-    )
+    return config_for(pgbouncer.to(database.database), transaction_pooling=pgbouncer.mode == "transaction", **overrides)
 
 
 async def test_statement_timeout_is_in_effect_through_pgbouncer(
@@ -133,9 +131,8 @@ async def test_a_statement_past_statement_timeout_fails_with_database_timeout_th
 
 
 async def test_statement_timeout_is_set_on_a_direct_connection(database: ConnectionSettings) -> None:
-    async with DatabaseManager(config_for(database, statement_timeout=2)) as manager:
-        async with manager.session() as session:
-            assert (await session.execute(text("SHOW statement_timeout"))).scalar_one() == "2s"
+    async with DatabaseManager(config_for(database, statement_timeout=2)) as manager, manager.session() as session:
+        assert (await session.execute(text("SHOW statement_timeout"))).scalar_one() == "2s"
 
 
 async def test_statement_timeout_is_not_sent_as_a_startup_parameter() -> None:
@@ -158,7 +155,8 @@ def test_transaction_pooling_turns_off_the_statement_caches() -> None:
 
 def test_without_transaction_pooling_the_caches_stay() -> None:
     args = DatabaseConfig().connect_args()
-    assert "statement_cache_size" not in args and "prepared_statement_cache_size" not in args
+    assert "statement_cache_size" not in args
+    assert "prepared_statement_cache_size" not in args
 
 
 def test_the_url_parameter_turns_transaction_pooling_on() -> None:
@@ -204,4 +202,4 @@ def test_the_runner_sees_the_same_flag() -> None:
 
 def test_a_keyword_value_that_is_not_a_flag_names_the_field() -> None:
     with pytest.raises(ValidationError, match="transaction_pooling"):
-        DatabaseConfig(transaction_pooling="sometimes")  # type: ignore[arg-type]
+        DatabaseConfig(transaction_pooling="sometimes")

@@ -31,7 +31,7 @@ from tests.support import config_for, url_of
 Pair = tuple[ConnectionSettings, ConnectionSettings]
 
 
-async def _replayed(primary: ConnectionSettings, standby: ConnectionSettings, timeout: float = 30) -> None:
+async def _replayed(primary: ConnectionSettings, standby: ConnectionSettings, within: float = 30) -> None:
     """Until the standby has replayed everything the primary has written so far (async, for async tests)."""
     conn = await asyncpg.connect(**primary.asyncpg_kwargs())
     try:
@@ -40,7 +40,7 @@ async def _replayed(primary: ConnectionSettings, standby: ConnectionSettings, ti
         await conn.close()
     conn = await asyncpg.connect(**standby.asyncpg_kwargs())
     try:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while not await conn.fetchval("SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn", target):
             assert time.monotonic() < deadline, f"the standby did not replay up to {target}"
             await asyncio.sleep(0.05)
@@ -121,7 +121,8 @@ async def test_a_readonly_session_sees_rows_replayed_on_the_standby(
     await _replayed(*pair)
     async with manager_with_replica.session(readonly=True) as session:
         found = await get_todo(session, todo.id)
-    assert found is not None and found.title == "written on the primary"
+    assert found is not None
+    assert found.title == "written on the primary"
 
 
 async def test_reads_that_must_see_their_own_writes_use_a_plain_session(
@@ -234,14 +235,16 @@ async def test_health_reports_the_replicas_lag(
             break
         assert time.monotonic() < deadline, replica
         await asyncio.sleep(0.1)
-    assert health.ok and replica.ok
+    assert health.ok
+    assert replica.ok
     assert health.as_dict()["replicas"][0]["lag_s"] > 0
 
 
 async def test_health_reports_a_caught_up_replica_with_no_lag(manager_with_replica: DatabaseManager) -> None:
     (replica,) = (await manager_with_replica.health()).replicas
     assert (replica.ok, replica.lag_s, replica.error) == (True, 0.0, None)
-    assert "@" in replica.server and "****" not in replica.server
+    assert "@" in replica.server
+    assert "****" not in replica.server
 
 
 async def test_health_reports_a_stopped_replica_as_not_ok_and_stays_ok(
@@ -250,7 +253,8 @@ async def test_health_reports_a_stopped_replica_as_not_ok_and_stays_ok(
     health = await manager_with_replica.health()
     (replica,) = health.replicas
     assert health.ok is True
-    assert replica.ok is False and replica.error
+    assert replica.ok is False
+    assert replica.error
     assert health.as_dict()["replicas"][0]["ok"] is False
 
 
@@ -285,7 +289,8 @@ def test_several_replicas_are_separated_by_commas(monkeypatch: pytest.MonkeyPatc
 def test_a_replica_url_without_a_password_uses_the_primarys() -> None:
     config = DatabaseConfig(password="primary-secret", replica_urls=["postgresql://app@replica/app"])
     (replica,) = config.replicas()
-    assert replica.password is not None and replica.password.get_secret_value() == "primary-secret"
+    assert replica.password is not None
+    assert replica.password.get_secret_value() == "primary-secret"
 
 
 def test_replica_urls_never_show_in_repr() -> None:
