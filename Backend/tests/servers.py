@@ -51,7 +51,10 @@ class PgBouncer:
     """A PgBouncer process on 127.0.0.1 in front of `server`, in `mode` (session or transaction pooling),
     with its stock settings otherwise: no `ignore_startup_parameters`, no prepared-statement support."""
 
-    def __init__(self, server: ConnectionSettings, folder: Path, *, mode: str, pool_size: int = 20) -> None:
+    def __init__(
+        self, server: ConnectionSettings, folder: Path, *, mode: str, pool_size: int = 20, **settings: str
+    ) -> None:
+        """`settings`: more lines for the `[pgbouncer]` section (`ignore_startup_parameters="..."`)."""
         self.mode = mode
         self.port = free_port()
         folder.mkdir(parents=True, exist_ok=True)
@@ -76,6 +79,7 @@ class PgBouncer:
             "server_login_retry = 1\n"
             f"logfile = {folder / 'pgbouncer.log'}\n"
             f"pidfile = {folder / 'pgbouncer.pid'}\n"
+            + "".join(f"{name} = {value}\n" for name, value in settings.items())
         )
         for path in (auth, config):
             path.chmod(0o644)

@@ -155,7 +155,9 @@ class DatabaseConfig(BaseSettings):
     """Client-side limit in seconds for one query (asyncpg cancels it; DatabaseTimeout); None for no limit.
     10 s: an agent's queries are short, and a stuck one should fail while the caller can still retry."""
     statement_timeout: float | None = Field(None, validation_alias="DB_STATEMENT_TIMEOUT", gt=0)
-    """Server-side `statement_timeout` in seconds for every session; None leaves the server's."""
+    """Server-side `statement_timeout` in seconds for every session; None leaves the server's. SET on the
+    server, never sent as a startup parameter, so it survives PgBouncer (once per connection, or SET LOCAL
+    per transaction with transaction_pooling); past it: DatabaseTimeout naming DB_STATEMENT_TIMEOUT."""
     application_name: str = Field("agent-backend", validation_alias="DB_APPLICATION_NAME", max_length=63)
     """Shown in pg_stat_activity, so an operator can tell our sessions apart."""
     pool_size: int = Field(5, validation_alias="DB_POOL_SIZE", ge=1)

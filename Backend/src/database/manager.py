@@ -252,8 +252,9 @@ class DatabaseManager:
         session_class: type[sessions.GuardedSession] = sessions.GuardedSession
         timeout = config.statement_timeout_ms()
         if config.transaction_pooling and timeout is not None:
-            # A class of this manager's own, so the hook is its alone. One more round trip per transaction:
-            # the price of a setting that survives transaction pooling.
+            # A class of this manager's own, so the hook is its alone. Two more round trips per transaction
+            # (SQLAlchemy prepares the SET, then runs it): the price of a setting that survives transaction
+            # pooling; a role-level setting (ALTER ROLE ... SET statement_timeout) costs nothing.
             session_class = type("TimeoutSession", (sessions.GuardedSession,), {})
             statement = f"SET LOCAL statement_timeout = '{timeout}ms'"
             event.listen(session_class, "after_begin", _set_local_on_begin(statement))
@@ -429,8 +430,8 @@ class DatabaseManager:
         if probe not in done:
             self._abandon(probe)
             error = f"no answer within {deadline:g} s (DB_HEALTH_CHECK_TIMEOUT)"
-        elif probe.exception() is not None:
-            error = self._explain(probe.exception() or RuntimeError(), replica.config)
+        elif (failure := probe.exception()) is not None:
+            error = self._explain(failure, replica.config)
         else:
             lag = probe.result()
             replica.lag = lag

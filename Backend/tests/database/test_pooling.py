@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -20,8 +21,9 @@ from src.database.errors import DatabaseTimeout
 from src.database.manager import DatabaseManager
 from src.database.repositories.tasks import create_todo, get_todo, list_todos, update_todo
 from src.postgres.settings import ConnectionSettings, environment_fields, parse_url
+from tests.conftest import TestServer as _Server  # renamed: pytest would collect a Test* name
 from tests.servers import PgBouncer
-from tests.support import config_for
+from tests.support import config_for, server_dir
 
 WORKERS = 16
 OPERATIONS = 80
@@ -128,6 +130,28 @@ async def test_a_statement_past_statement_timeout_fails_with_database_timeout_th
             async with manager.session() as session:
                 await session.execute(text("SELECT pg_sleep(3)"))
     assert caught.value.setting == "DB_STATEMENT_TIMEOUT"
+
+
+@pytest.fixture(scope="module", params=["session", "transaction"])
+def ignoring_bouncer(request: pytest.FixtureRequest, pg_server: _Server, server_root: Path) -> Iterator[PgBouncer]:
+    """A PgBouncer that drops the startup parameters it does not know instead of refusing the connection."""
+    folder = server_dir(server_root, f"pgbouncer-ignoring-{request.param}")
+    bouncer = PgBouncer(
+        pg_server.admin, folder, mode=request.param, ignore_startup_parameters="statement_timeout,extra_float_digits"
+    )
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()
+
+
+async def test_statement_timeout_survives_pgbouncer_ignoring_startup_parameters(
+    ignoring_bouncer: PgBouncer, database: ConnectionSettings
+) -> None:
+    async with DatabaseManager(_config_through(ignoring_bouncer, database, statement_timeout=1.5)) as manager:
+        for _ in range(3):
+            async with manager.session() as session:
+                assert (await session.execute(text("SHOW statement_timeout"))).scalar_one() == "1500ms"
 
 
 async def test_statement_timeout_is_set_on_a_direct_connection(database: ConnectionSettings) -> None:
