@@ -109,6 +109,18 @@ async def test_a_readonly_session_reads_from_the_standby(manager_with_replica: D
     assert await _in_recovery(manager_with_replica, readonly=True) is True
 
 
+async def test_readonly_sessions_take_the_replicas_in_turn(pair: Pair) -> None:
+    primary, standby = pair
+    # Two replica entries for the one standby, told apart by the application_name each URL sets.
+    urls = [f"{url_of(standby)}&application_name=replica-{n}" for n in (1, 2)]
+    async with DatabaseManager(config_for(primary, replica_urls=urls)) as manager:
+        seen = []
+        for _ in range(4):
+            async with manager.session(readonly=True) as session:
+                seen.append((await session.execute(text("SELECT current_setting('application_name')"))).scalar_one())
+    assert seen == ["replica-1", "replica-2", "replica-1", "replica-2"]
+
+
 async def test_a_plain_session_uses_the_primary(manager_with_replica: DatabaseManager) -> None:
     assert await _in_recovery(manager_with_replica, readonly=False) is False
 
