@@ -50,7 +50,10 @@ class PgBouncer:
     """A PgBouncer process on 127.0.0.1 in front of `server`, in `mode` (session or transaction pooling),
     with its stock settings otherwise: no `ignore_startup_parameters`, no prepared-statement support."""
 
-    def __init__(self, server: ConnectionSettings, folder: Path, *, mode: str, pool_size: int = 20) -> None:
+    def __init__(
+        self, server: ConnectionSettings, folder: Path, *, mode: str, pool_size: int = 20, **settings: str
+    ) -> None:
+        """`settings`: more lines for the `[pgbouncer]` section (`ignore_startup_parameters="..."`)."""
         self.mode = mode
         self.port = free_port()
         folder.mkdir(parents=True, exist_ok=True)
@@ -75,6 +78,7 @@ class PgBouncer:
             "server_login_retry = 1\n"
             f"logfile = {folder / 'pgbouncer.log'}\n"
             f"pidfile = {folder / 'pgbouncer.pid'}\n"
+            + "".join(f"{name} = {value}\n" for name, value in settings.items())
         )
         for path in (auth, config):
             path.chmod(0o644)
@@ -165,7 +169,7 @@ class Standby:
         if self._user is not None:
             os.chown(self.socket_dir, owner, -1)
         self._pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-w"]
-        log = folder / "standby.log"
+        self._log = log = folder / "standby.log"
         subprocess.run(
             [
                 *self._pg_ctl,
@@ -208,5 +212,17 @@ class Standby:
         subprocess.run([*self._pg_ctl, "-m", mode, "stop"], capture_output=True, user=self._user)
 
     def start(self) -> None:
-        options = f"-h '' -k {self.socket_dir} -p {self.port} -c hot_standby_feedback=on"
-        subprocess.run([*self._pg_ctl, "-o", options, "start"], check=True, capture_output=True, user=self._user)
+        # With a log file: otherwise the server would hold pg_ctl's captured stdout open, and run() wait for ever.
+        subprocess.run(
+            [
+                *self._pg_ctl,
+                "-l",
+                str(self._log),
+                "-o",
+                f"-h '' -k {self.socket_dir} -p {self.port} -c hot_standby_feedback=on",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            user=self._user,
+        )

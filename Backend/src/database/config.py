@@ -17,7 +17,7 @@ import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import URL
@@ -25,6 +25,8 @@ from sqlalchemy.engine import URL
 from src.database.errors import UnknownSetting
 from src.postgres import settings
 from src.postgres.settings import ConnectionSettings, Secret
+
+ENV_REPLICA_URL = "DATABASE_REPLICA_URL"
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
@@ -38,6 +40,7 @@ _LOCATION_FIELDS = {
     "sslmode": "sslmode",
     "connect_timeout": "connect_timeout",
     "application_name": "application_name",
+    "transaction_pooling": "transaction_pooling",
 }
 """ConnectionSettings field -> DatabaseConfig field."""
 
@@ -86,6 +89,11 @@ def _refuse_unknown_keywords(settings_cls: type[BaseSettings], init_settings: Py
     for key in given:
         if key.lower() not in known:
             raise UnknownSetting(key, _suggest(key, list(fields)))
+
+
+def _unnamed() -> str:
+    """asyncpg's name for an unnamed statement: replaced by the next one, never left on the server."""
+    return ""
 
 
 class _EnvironmentSource(PydanticBaseSettingsSource):
@@ -147,7 +155,9 @@ class DatabaseConfig(BaseSettings):
     """Client-side limit in seconds for one query (asyncpg cancels it; DatabaseTimeout); None for no limit.
     10 s: an agent's queries are short, and a stuck one should fail while the caller can still retry."""
     statement_timeout: float | None = Field(None, validation_alias="DB_STATEMENT_TIMEOUT", gt=0)
-    """Server-side `statement_timeout` in seconds for every session; None leaves the server's."""
+    """Server-side `statement_timeout` in seconds for every session; None leaves the server's. SET on the
+    server, never sent as a startup parameter, so it survives PgBouncer (once per connection, or SET LOCAL
+    per transaction with transaction_pooling); past it: DatabaseTimeout naming DB_STATEMENT_TIMEOUT."""
     application_name: str = Field("agent-backend", validation_alias="DB_APPLICATION_NAME", max_length=63)
     """Shown in pg_stat_activity, so an operator can tell our sessions apart."""
     pool_size: int = Field(5, validation_alias="DB_POOL_SIZE", ge=1)
@@ -166,6 +176,36 @@ class DatabaseConfig(BaseSettings):
     """Upper bound in seconds for health_check()/health(), even with a frozen server or a full pool."""
     echo: bool = Field(False, validation_alias="DB_ECHO")
     """Log every SQL statement (SQLAlchemy's echo); parameters are not logged."""
+    transaction_pooling: bool = Field(False, validation_alias=settings.ENV_TRANSACTION_POOLING)
+    """The server is reached through a pooler in transaction mode (PgBouncer `pool_mode = transaction`): no
+    statement cache and no named prepared statements that outlive a statement, and session settings
+    (statement_timeout) sent with every transaction instead of once per connection. Also set by
+    `?transaction_pooling=true` or asyncpg's `?statement_cache_size=0` in DATABASE_URL. Costs speed
+    (docs/pooling.md has the figures); leave it off for direct connections and session pooling."""
+    replica_urls: tuple[SecretStr, ...] = Field((), validation_alias=ENV_REPLICA_URL)
+    """Read replicas (hot standbys) for `manager.session(readonly=True)`: postgresql:// URLs, several
+    separated by commas in the variable. A URL without a password uses the primary's; sslmode,
+    connect_timeout and transaction_pooling default to the primary's unless the URL sets them. Secret,
+    since a URL may carry a password."""
+    replica_max_lag: float = Field(5.0, validation_alias="DB_REPLICA_MAX_LAG", gt=0)
+    """Seconds a replica may trail the primary and still serve read-only sessions; further behind, it is
+    left out until it catches up (checked at most once a second per replica)."""
+
+    @field_validator("replica_urls", mode="before")
+    @classmethod
+    def _split_replica_urls(cls, value: Any) -> Any:
+        """Commas separate several URLs in the variable; each must parse (the error names the variable)."""
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            value = [part for part in (p.strip() for p in value.split(",")) if part]
+        if isinstance(value, list | tuple):
+            urls = [v.get_secret_value() if isinstance(v, SecretStr) else v for v in value]
+            for url in urls:
+                if isinstance(url, str):
+                    settings.parse_url(url, setting=ENV_REPLICA_URL)
+            return tuple(urls)
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -206,18 +246,44 @@ class DatabaseConfig(BaseSettings):
         )
 
     def connect_args(self) -> dict[str, Any]:
-        """asyncpg.connect() arguments the URL cannot carry: timeouts, TLS, session settings."""
-        server_settings = {"application_name": self.application_name}
-        if self.statement_timeout is not None:
-            server_settings["statement_timeout"] = f"{round(self.statement_timeout * 1000)}ms"
+        """asyncpg.connect() arguments the URL cannot carry: timeouts, TLS, the statement cache.
+
+        Only application_name goes as a startup parameter: PgBouncer passes it on, while it refuses
+        others (or drops them, with `ignore_startup_parameters`). statement_timeout is SET by the
+        manager instead (`statement_timeout_ms`)."""
         args: dict[str, Any] = {
             "timeout": self.connect_timeout,
             "command_timeout": self.command_timeout,
-            "server_settings": server_settings,
+            "server_settings": {"application_name": self.application_name},
         }
         if self.sslmode is not None:
             args["ssl"] = self.sslmode
+        if self.transaction_pooling:
+            # Each transaction may run on another server connection: a statement prepared in one is not
+            # there in the next. asyncpg's cache off; SQLAlchemy's too, and its statements unnamed, so
+            # nothing is left behind on the server's connections either (asyncpg parses again at execute).
+            args["statement_cache_size"] = 0
+            args["prepared_statement_cache_size"] = 0
+            args["prepared_statement_name_func"] = _unnamed
         return args
+
+    def statement_timeout_ms(self) -> int | None:
+        """statement_timeout in whole milliseconds (at least 1, since 0 would mean no limit), or None."""
+        if self.statement_timeout is None:
+            return None
+        return max(1, round(self.statement_timeout * 1000))
+
+    def replicas(self) -> list[DatabaseConfig]:
+        """One config per replica URL: this config with the replica's location (see `replica_urls`)."""
+        found = []
+        for secret in self.replica_urls:
+            fields = _location(
+                settings.environment_fields({}, url=secret.get_secret_value(), url_setting=ENV_REPLICA_URL)
+            )
+            password = fields.pop("password", None)
+            fields["password"] = SecretStr(password) if password is not None else self.password
+            found.append(self.model_copy(update={**fields, "replica_urls": ()}))
+        return found
 
     def connection_settings(self) -> ConnectionSettings:
         """The same location as the runner's ConnectionSettings (for the runner and the health probe)."""
@@ -230,6 +296,7 @@ class DatabaseConfig(BaseSettings):
             sslmode=self.sslmode,
             connect_timeout=self.connect_timeout,
             application_name=self.application_name,
+            transaction_pooling=self.transaction_pooling,
         )
 
     def describe(self) -> str:

@@ -11,6 +11,7 @@ Agent code never needs to catch a SQLAlchemy or asyncpg exception for something 
 | `NotFound`             | LookupError    | no        | a referenced row does not exist (names it and the field)  |
 | `SessionClosed`        | RuntimeError   | no        | a session used after its `async with` block ended        |
 | `ManagerClosed`        | RuntimeError   | no        | a manager used after `close()`                            |
+| `ReadOnlySession`      | PermissionError| no        | a write in `manager.session(readonly=True)`; nothing stored |
 | `DatabaseUnavailable`  | ConnectionError| yes       | the server cannot be reached, or refused the login        |
 | `ConnectionLost`       | ConnectionError| yes       | the connection broke during an operation                  |
 | `DatabaseTimeout`      | TimeoutError   | yes       | an operation ran past a timeout setting (names it)        |
@@ -95,6 +96,20 @@ class SessionClosed(DataLayerError, RuntimeError):
 
 class ManagerClosed(DataLayerError, RuntimeError):
     """The manager was used after `close()`."""
+
+
+class ReadOnlySession(DataLayerError, PermissionError):
+    """A write was attempted in `manager.session(readonly=True)`: an ORM flush is refused before anything is
+    sent, raw SQL is refused by the server (a replica, or a read-only transaction on the primary)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"{what}: this session is read-only (manager.session(readonly=True) reads from a replica); "
+            "write with manager.session() or manager.transaction() instead"
+        )
+
+    def __str__(self) -> str:  # OSError's str() would show the args tuple's errno form otherwise
+        return str(self.args[0]) if self.args else ""
 
 
 class DatabaseUnavailable(DataLayerError, ConnectionError):

@@ -23,6 +23,7 @@ from src.database.errors import (
     DatabaseUnavailable,
     DataLayerError,
     PoolExhausted,
+    ReadOnlySession,
 )
 from src.postgres.explain import explain_connect_error
 from src.postgres.settings import ConnectionSettings
@@ -83,6 +84,16 @@ def translate(
     if not (isinstance(exc, sa_exc.DBAPIError) or _raised_in(exc, _DRIVER_PATHS)):
         return None
     chain = list(_chain(exc))
+    for candidate in chain:
+        sqlstate = getattr(candidate, "sqlstate", None)
+        if sqlstate == "25006":  # read_only_sql_transaction: a replica, or a READ ONLY transaction
+            return ReadOnlySession(f"{operation}: the server refused a write ({candidate})")
+        if sqlstate == "57014" and "statement timeout" in str(candidate):
+            return DatabaseTimeout(
+                f"{operation}: the server cancelled a statement that ran past DB_STATEMENT_TIMEOUT",
+                setting="DB_STATEMENT_TIMEOUT",
+                operation=operation,
+            )
     if any(_raised_in(c, _CONNECT_PATHS) for c in chain) and any(
         isinstance(c, TimeoutError | asyncio.CancelledError) for c in chain
     ):

@@ -3,6 +3,8 @@
     manager = DatabaseManager(DatabaseConfig())
     async with manager.transaction() as session:      # commits on success, rolls back on error
         await create_todo(session, ...)
+    async with manager.session(readonly=True) as session:  # a replica's (DATABASE_REPLICA_URL), else the primary's
+        ...
     ok = await manager.health_check()                 # True/False, never raises, bounded in time
     await manager.close()                             # then session() raises ManagerClosed
 
@@ -11,34 +13,147 @@ replaces it if it is dead, so after a server restart the next session gets a fre
 caller doing anything. A connection used more recently is trusted without a ping (as HikariCP's
 "alive bypass window" does): under load that saves one round trip per session, and a connection that
 died that recently was in use when it died, so its own caller saw the error.
+
+Session settings (statement_timeout) are SET on the server, never sent as startup parameters, which
+PgBouncer refuses (or drops, with `ignore_startup_parameters`): once per new connection, or, with
+`transaction_pooling`, with SET LOCAL at the start of every transaction, since the next transaction
+may run on another server connection. docs/pooling.md has what each pooling mode supports.
+
+Read-only sessions run on a replica when one is configured and healthy (round robin; a replica that
+fails to connect or trails the primary by more than `replica_max_lag` is left out for a few seconds),
+else on the primary, read-only there too. Without transaction pooling their connections are
+`default_transaction_read_only` and in autocommit: a read costs one round trip, no BEGIN/COMMIT, and each
+statement sees the latest committed data (there is no snapshot across statements). With transaction
+pooling they are READ ONLY transactions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePool
 
 from src.database import faults, sessions
 from src.database.config import DatabaseConfig
-from src.database.errors import ManagerClosed
+from src.database.errors import DatabaseUnavailable, DataLayerError, ManagerClosed
 from src.postgres.explain import explain_connect_error
 
+log = logging.getLogger(__name__)
+
 _IDLE_SINCE = "idle_since"
+
+REPLICA_RETRY_AFTER = 5.0
+"""Seconds a replica that failed to connect, or lagged too far, is left out of routing."""
+LAG_CHECK_EVERY = 1.0
+"""A replica's lag is read again at most this often (seconds): a read-only session costs no extra round
+trip otherwise."""
+
+LAG_SQL = """SELECT CASE
+    WHEN NOT pg_is_in_recovery() THEN 0::float8
+    WHEN COALESCE(pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn(), false) THEN 0::float8
+    ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8
+END"""
+"""Seconds the server trails its primary: 0 when it has replayed all it received (an idle primary writes
+no new transactions, so the last one's age would be no lag at all), None when it replayed nothing yet."""
 
 
 def _note_checkin(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
     record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _shown_ms(milliseconds: int) -> str:
+    """A duration as PostgreSQL shows a setting in milliseconds (SHOW, set_config): `1500ms`, `2s`, `1min`."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1000)):
+        if milliseconds % size == 0:
+            return f"{milliseconds // size}{unit}"
+    return f"{milliseconds}ms"
+
+
+def _session_settings(config: DatabaseConfig, *, reader: bool) -> dict[str, str]:
+    """What to SET on every new connection (without transaction pooling), as SHOW would show it."""
+    values: dict[str, str] = {}
+    timeout = config.statement_timeout_ms()
+    if timeout is not None:
+        values["statement_timeout"] = _shown_ms(timeout)
+    if reader:
+        values["default_transaction_read_only"] = "on"
+    return values
+
+
+def _apply_on_connect(values: dict[str, str]) -> Callable[[Any, ConnectionPoolEntry], None]:
+    """A pool "connect" hook: one round trip sets every value and reads back what the server now holds,
+    so a setting that did not take fails the connection instead of being silently absent."""
+    names = list(values)
+    query = "SELECT " + ", ".join(f"set_config('{name}', ${i + 1}, false)" for i, name in enumerate(names))
+
+    def apply(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        row = dbapi_connection.run_async(lambda driver: driver.fetchrow(query, *values.values()))
+        held = dict(zip(names, row, strict=True))
+        if held != values:
+            raise DataLayerError(f"the server did not take the session settings {values}: it holds {held}")
+
+    return apply
+
+
+def _set_local_on_begin(statement: str) -> Callable[[Session, SessionTransaction, Connection], None]:
+    """A session "after_begin" hook for transaction pooling: the settings, for this transaction only."""
+
+    def apply(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
+        connection.exec_driver_sql(statement)
+
+    return apply
+
+
+@dataclass(frozen=True)
+class ReplicaHealth:
+    server: str
+    """`user@host:port/database`, never the password."""
+    ok: bool
+    """It answered, and trails the primary by no more than replica_max_lag."""
+    latency_ms: float
+    lag_s: float | None = None
+    """Seconds behind the primary (0 when it replayed all it received); None when unknown."""
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "server": self.server,
+            "ok": self.ok,
+            "latency_ms": round(self.latency_ms, 3),
+            "lag_s": None if self.lag_s is None else round(self.lag_s, 3),
+            "error": self.error,
+        }
+
+
+class _Replica:
+    """One replica's engine, sessions and routing state."""
+
+    def __init__(self, config: DatabaseConfig, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.config = config
+        self.name = config.describe()
+        self.engine = engine
+        self.sessions = sessions
+        self.down_until = -math.inf
+        self.lag_checked = -math.inf
+        self.lag: float | None = None
+
+    def mark_down(self, why: str) -> None:
+        if self.down_until <= time.monotonic():
+            log.warning("replica %s left out of read-only sessions for %g s: %s", self.name, REPLICA_RETRY_AFTER, why)
+        self.down_until = time.monotonic() + REPLICA_RETRY_AFTER
 
 
 @dataclass(frozen=True)
@@ -52,6 +167,9 @@ class Health:
     """Why it is not ok, in words without secrets."""
     detail: object = None
     """What the caller's extra `check` returned, when there was one and it ran."""
+    replicas: tuple[ReplicaHealth, ...] = ()
+    """Each configured replica; one that is down or lagging does not make `ok` false (reads fall back to
+    the primary), it is reported here."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -60,13 +178,57 @@ class Health:
             "server_version": self.server_version,
             "pool": self.pool,
             "error": self.error,
+            "replicas": [replica.as_dict() for replica in self.replicas],
         }
+
+
+def _ping_if_idle(
+    engine: AsyncEngine, ping_after: float
+) -> Callable[[Any, ConnectionPoolEntry, PoolProxiedConnection], None]:
+    def ping(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection) -> None:
+        """Pool checkout hook (runs inside SQLAlchemy's greenlet, so the dialect's ping may await)."""
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is not None and time.monotonic() - idle_since <= ping_after:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise sa_exc.DisconnectionError("a pooled connection was dead; replacing it") from exc
+
+    return ping
 
 
 class DatabaseManager:
     def __init__(self, config: DatabaseConfig) -> None:
         self.config = config
-        self.engine: AsyncEngine = create_async_engine(
+        self.engine: AsyncEngine = self._engine(config, reader=False)
+        self.sessions = self._sessionmaker(config, self.engine, reader=False)
+        self._replicas = [
+            _Replica(replica, engine, self._sessionmaker(replica, engine, reader=True))
+            for replica in config.replicas()
+            for engine in [self._engine(replica, reader=True)]
+        ]
+        self._next_replica = 0
+        self._primary_reader: tuple[AsyncEngine, async_sessionmaker[AsyncSession]] | None = None
+        """Read-only sessions on the primary, made at the first one (no replica, or none healthy)."""
+        self._reading_from_primary = False
+        """Whether the last read-only session fell back to the primary (logged once per change)."""
+        self._abandoned: set[asyncio.Future[Any]] = set()
+        """Health probes that missed their deadline and are still cleaning up."""
+        self.closed = False
+        """True once `close()` was called: new sessions raise ManagerClosed."""
+
+    def __repr__(self) -> str:
+        return f"DatabaseManager({self.config.describe()})"
+
+    @staticmethod
+    def _engine(config: DatabaseConfig, *, reader: bool) -> AsyncEngine:
+        options: dict[str, Any] = {}
+        if reader and config.transaction_pooling:
+            options["execution_options"] = {"postgresql_readonly": True}  # BEGIN READ ONLY per transaction
+        elif reader:
+            options["isolation_level"] = "AUTOCOMMIT"  # read-only by default_transaction_read_only below
+        engine = create_async_engine(
             config.sqlalchemy_url(),
             pool_size=config.pool_size,
             max_overflow=config.max_overflow,
@@ -76,40 +238,54 @@ class DatabaseManager:
             echo=config.echo,
             hide_parameters=True,  # errors and logs never carry bound values (they may be personal data)
             connect_args=config.connect_args(),
+            **options,
         )
-        event.listen(self.engine.sync_engine.pool, "checkin", _note_checkin)
-        event.listen(self.engine.sync_engine.pool, "checkout", self._ping_if_idle)
-        self.sessions = async_sessionmaker(
-            self.engine, expire_on_commit=False, class_=AsyncSession, sync_session_class=sessions.GuardedSession
+        event.listen(engine.sync_engine.pool, "checkin", _note_checkin)
+        event.listen(engine.sync_engine.pool, "checkout", _ping_if_idle(engine, config.pool_ping_after))
+        values = _session_settings(config, reader=reader)
+        if values and not config.transaction_pooling:
+            event.listen(engine.sync_engine, "connect", _apply_on_connect(values))
+        return engine
+
+    @staticmethod
+    def _sessionmaker(config: DatabaseConfig, engine: AsyncEngine, *, reader: bool) -> async_sessionmaker[AsyncSession]:
+        session_class: type[sessions.GuardedSession] = sessions.GuardedSession
+        timeout = config.statement_timeout_ms()
+        if config.transaction_pooling and timeout is not None:
+            # A class of this manager's own, so the hook is its alone. Two more round trips per transaction
+            # (SQLAlchemy prepares the SET, then runs it): the price of a setting that survives transaction
+            # pooling; a role-level setting (ALTER ROLE ... SET statement_timeout) costs nothing.
+            session_class = type("TimeoutSession", (sessions.GuardedSession,), {})
+            statement = f"SET LOCAL statement_timeout = '{timeout}ms'"
+            event.listen(session_class, "after_begin", _set_local_on_begin(statement))
+        return async_sessionmaker(
+            engine,
+            expire_on_commit=False,
+            class_=AsyncSession,
+            sync_session_class=session_class,
+            info={sessions.READONLY: True} if reader else None,
         )
-        self._abandoned: set[asyncio.Future[Health]] = set()
-        """Health probes that missed their deadline and are still cleaning up."""
-        self.closed = False
-        """True once `close()` was called: new sessions raise ManagerClosed."""
-
-    def __repr__(self) -> str:
-        return f"DatabaseManager({self.config.describe()})"
-
-    def _ping_if_idle(self, dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection) -> None:
-        """Pool checkout hook (runs inside SQLAlchemy's greenlet, so the dialect's ping may await)."""
-        idle_since = record.info.get(_IDLE_SINCE)
-        if idle_since is not None and time.monotonic() - idle_since <= self.config.pool_ping_after:
-            return
-        try:
-            self.engine.dialect.do_ping(dbapi_connection)
-        except Exception as exc:
-            raise sa_exc.DisconnectionError("a pooled connection was dead; replacing it") from exc
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
+    async def session(self, *, readonly: bool = False) -> AsyncIterator[AsyncSession]:
         """A session for a unit of work. Repository writes in it commit by themselves (see
         `src.database.sessions`); anything else not committed is rolled back when the block ends; an
         exception inside rolls back and propagates. The session is closed at the end, and using it after
         the block raises SessionClosed instead of quietly opening a new connection. After `close()`:
-        ManagerClosed, and no connection is opened."""
+        ManagerClosed, and no connection is opened.
+
+        `readonly=True`: on a healthy replica (DATABASE_REPLICA_URL), else on the primary, read-only on
+        either: a write raises ReadOnlySession and nothing is stored. A replica may trail the primary (up
+        to replica_max_lag seconds): reads that must see writes just made use a plain `session()`."""
         self._refuse_if_closed()
+        replica: _Replica | None = None
+        if readonly:
+            replica = await self._pick_replica()
+            factory = replica.sessions if replica is not None else self._reader_on_primary()
+        else:
+            factory = self.sessions
         try:
-            async with self.sessions() as session:
+            async with factory() as session:
                 try:
                     yield session
                 except BaseException:
@@ -120,12 +296,57 @@ class DatabaseManager:
                 finally:
                     sessions.end(session)
         except Exception as exc:
-            self._raise_translated(exc, "a statement in the session")
+            config = replica.config if replica is not None else self.config
+            try:
+                self._raise_translated(exc, "a statement in the session", config)
+            except DatabaseUnavailable:
+                if replica is not None:
+                    replica.mark_down("it could not be reached")
+                raise
             raise
         finally:
             if self.closed:
                 # A session that was open when close() ran may have taken a connection since: close it too.
-                await self.engine.dispose()
+                for engine in self._engines():
+                    await engine.dispose()
+
+    async def _pick_replica(self) -> _Replica | None:
+        """The next replica (round robin) not left out and not lagging, or None: then the primary serves."""
+        count = len(self._replicas)
+        for step in range(count):
+            replica = self._replicas[(self._next_replica + step) % count]
+            if replica.down_until > time.monotonic():
+                continue
+            if time.monotonic() - replica.lag_checked >= LAG_CHECK_EVERY and not await self._lag_ok(replica):
+                continue
+            self._next_replica = (self._next_replica + step + 1) % count
+            if self._reading_from_primary:
+                self._reading_from_primary = False
+                log.warning("read-only sessions are served by replicas again (%s)", replica.name)
+            return replica
+        if count and not self._reading_from_primary:
+            self._reading_from_primary = True
+            log.warning("no healthy replica: read-only sessions fall back to the primary %s", self.config.describe())
+        return None
+
+    async def _lag_ok(self, replica: _Replica) -> bool:
+        """Read the replica's lag (bounded by health_check_timeout); mark it down when too far behind or
+        unreachable. Concurrent sessions meanwhile use the last answer."""
+        replica.lag_checked = time.monotonic()
+        answer = await self._replica_health(replica, deadline=self.config.health_check_timeout)
+        return answer.ok
+
+    def _reader_on_primary(self) -> async_sessionmaker[AsyncSession]:
+        if self._primary_reader is None:
+            engine = self._engine(self.config, reader=True)
+            self._primary_reader = (engine, self._sessionmaker(self.config, engine, reader=True))
+        return self._primary_reader[1]
+
+    def _engines(self) -> list[AsyncEngine]:
+        engines = [self.engine, *(replica.engine for replica in self._replicas)]
+        if self._primary_reader is not None:
+            engines.append(self._primary_reader[0])
+        return engines
 
     def _refuse_if_closed(self) -> None:
         if self.closed:
@@ -147,13 +368,13 @@ class DatabaseManager:
             try:
                 await session.commit()
             except Exception as exc:
-                self._raise_translated(exc, "COMMIT")
+                self._raise_translated(exc, "COMMIT", self.config)
                 raise
 
-    def _raise_translated(self, exc: Exception, operation: str) -> None:
+    def _raise_translated(self, exc: Exception, operation: str, config: DatabaseConfig) -> None:
         """Raise the data layer's name for a driver fault (from it); return when `exc` is not one."""
         named = faults.translate(
-            exc, operation=operation, settings=self.config.connection_settings(), pool_timeout=self.config.pool_timeout
+            exc, operation=operation, settings=config.connection_settings(), pool_timeout=config.pool_timeout
         )
         if named is not None:
             raise named from exc
@@ -174,18 +395,68 @@ class DatabaseManager:
             )
         connected = asyncio.Event()
         probe = asyncio.ensure_future(self._probe(started, check, connected))
-        done, _ = await asyncio.wait({probe}, timeout=self.config.health_check_timeout)
+        replicas = asyncio.gather(
+            *(self._replica_health(r, deadline=self.config.health_check_timeout) for r in self._replicas)
+        )
+        waiting: set[asyncio.Future[Any]] = {probe, replicas}
+        done, _ = await asyncio.wait(waiting, timeout=self.config.health_check_timeout)
+        # Each replica's probe has the same deadline of its own, so this is at most a moment later.
+        replica_health = tuple(await replicas)
         if probe in done:
-            return probe.result()
-        probe.cancel()
-        self._abandoned.add(probe)
-        probe.add_done_callback(self._abandoned.discard)
+            return replace(probe.result(), replicas=replica_health)
+        self._abandon(probe)
         if not connected.is_set() and self._pool_full():
             # Still queued for a connection: the application holds them all, the server may be fine.
             error = self._pool_exhausted(self.config.health_check_timeout)
         else:
             error = f"no answer within {self.config.health_check_timeout:g} s (DB_HEALTH_CHECK_TIMEOUT)"
-        return Health(False, (time.perf_counter() - started) * 1000, pool=self._pool_usage(), error=error)
+        return Health(
+            False, (time.perf_counter() - started) * 1000, pool=self._pool_usage(), error=error, replicas=replica_health
+        )
+
+    def _abandon(self, task: asyncio.Future[Any]) -> None:
+        """Cancel a probe past its deadline and let it clean up in the background (see `health`)."""
+        task.cancel()
+        self._abandoned.add(task)
+        task.add_done_callback(self._abandoned.discard)
+
+    async def _replica_health(self, replica: _Replica, *, deadline: float) -> ReplicaHealth:
+        """Probe one replica within `deadline` seconds: its lag, read on a pooled connection. Also updates
+        its routing state: one that fails or lags too far is left out of read-only sessions for a while."""
+        started = time.perf_counter()
+        probe = asyncio.ensure_future(self._read_lag(replica))
+        done, _ = await asyncio.wait({probe}, timeout=deadline)
+        latency = (time.perf_counter() - started) * 1000
+        if probe not in done:
+            self._abandon(probe)
+            error = f"no answer within {deadline:g} s (DB_HEALTH_CHECK_TIMEOUT)"
+        elif (failure := probe.exception()) is not None:
+            error = self._explain(failure, replica.config)
+        else:
+            lag = probe.result()
+            replica.lag = lag
+            if lag is None:
+                error = "its lag is unknown: it has replayed no transaction since it started"
+            elif lag > self.config.replica_max_lag:
+                limit = self.config.replica_max_lag
+                error = f"{lag:.1f} s behind the primary, more than DB_REPLICA_MAX_LAG ({limit:g} s)"
+            else:
+                return ReplicaHealth(replica.name, True, latency, lag)
+            replica.mark_down(error)
+            return ReplicaHealth(replica.name, False, latency, lag, error)
+        replica.mark_down(error)
+        return ReplicaHealth(replica.name, False, latency, None, error)
+
+    @staticmethod
+    async def _read_lag(replica: _Replica) -> float | None:
+        async with replica.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            try:
+                lag: float | None = await raw.driver_connection.fetchval(LAG_SQL)  # type: ignore[union-attr]
+            except BaseException:
+                await conn.invalidate()
+                raise
+            return lag
 
     async def _probe(
         self, started: float, check: Callable[[Any], Awaitable[object]] | None, connected: asyncio.Event
@@ -212,7 +483,10 @@ class DatabaseManager:
                 server_version = version.split()[0] if version else None  # "16.4 (Debian 16.4-1)" -> "16.4"
         except Exception as exc:  # a health probe reports every failure instead of raising it
             return Health(
-                False, (time.perf_counter() - started) * 1000, pool=self._pool_usage(), error=self._explain(exc)
+                False,
+                (time.perf_counter() - started) * 1000,
+                pool=self._pool_usage(),
+                error=self._explain(exc, self.config),
             )
         return Health(True, (time.perf_counter() - started) * 1000, server_version, self._pool_usage(), detail=detail)
 
@@ -236,13 +510,13 @@ class DatabaseManager:
             return {}
         return {"size": pool.size(), "checked_out": pool.checkedout(), "overflow": max(0, pool.overflow())}
 
-    def _explain(self, exc: BaseException) -> str:
+    def _explain(self, exc: BaseException, config: DatabaseConfig) -> str:
         if isinstance(exc, sa_exc.TimeoutError):  # SQLAlchemy's pool wait, before any connect attempt
-            return self._pool_exhausted(self.config.pool_timeout)
+            return self._pool_exhausted(config.pool_timeout)
         original = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
         cause = original.__cause__ or original
         for candidate in (original, cause):
-            message = explain_connect_error(candidate, self.config.connection_settings())
+            message = explain_connect_error(candidate, config.connection_settings())
             if message is not None:
                 return message
         return f"{type(original).__name__}: {original}"
@@ -256,7 +530,8 @@ class DatabaseManager:
             probe.cancel()
         if self._abandoned:
             await asyncio.wait(set(self._abandoned), timeout=self.config.connect_timeout)
-        await self.engine.dispose()
+        for engine in self._engines():
+            await engine.dispose()
 
     async def __aenter__(self) -> DatabaseManager:
         return self

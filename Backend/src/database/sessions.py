@@ -32,11 +32,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.base import LoaderCallableStatus
 from sqlalchemy.orm.session import SessionTransactionOrigin
 
-from src.database.errors import SessionClosed
+from src.database.errors import ReadOnlySession, SessionClosed
 from src.database.foreign_keys import missing_reference
 
 OWNED_BY_CALLER = "agent_backend.owned_by_caller"
 """`session.info` key set by `DatabaseManager.transaction()` for the length of its block."""
+READONLY = "agent_backend.readonly"
+"""`session.info` key of the sessions `manager.session(readonly=True)` makes: writes are refused."""
 
 
 class GuardedSession(Session):
@@ -80,6 +82,8 @@ async def write(session: AsyncSession, *, fields: Mapping[object, str] | None = 
     Check the caller's input before entering: a ValueError raised for bad input must not roll back
     the caller's earlier, uncommitted work.
     """
+    if session.sync_session.info.get(READONLY):
+        raise ReadOnlySession("a repository write")
     owned = caller_owns_transaction(session)
     try:
         yield owned
@@ -108,6 +112,14 @@ def end(session: AsyncSession) -> None:
     """After the block: any further use raises SessionClosed."""
     sync: Any = session.sync_session
     sync.ended = True
+
+
+@event.listens_for(GuardedSession, "before_flush")
+def _refuse_readonly_flush(session: Session, flush_context: Any, instances: Any) -> None:
+    # Before any SQL: a replica would refuse it anyway, but the primary fallback is a plain connection
+    # without transaction pooling's READ ONLY transaction, and the error should be ours either way.
+    if session.info.get(READONLY) and (session.new or session.dirty or session.deleted):
+        raise ReadOnlySession("a flush of added, changed or deleted objects")
 
 
 LOADED_ON_ROLLBACK = "agent_backend.loaded_on_rollback"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -194,6 +194,7 @@ async def apply(
     check_target(files, target, settings.migrations_dir)
     options = _options(settings, target=target, allow_out_of_order=allow_out_of_order)
     async with connection(settings, "apply", events) as (conn, where):
+        options = replace(options, transaction_pooled=where.transaction_pooling)
         events.connected(where, settings.ledger)
         started = time.perf_counter()
 

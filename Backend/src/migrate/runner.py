@@ -45,6 +45,9 @@ class Options:
     transaction: TransactionMode = TransactionMode.ALL
     """All pending files in one transaction, or each file in its own."""
     session: SessionSettings = DEFAULT_SESSION
+    transaction_pooled: bool = False
+    """The connection is known to go through a transaction-pooling pooler (`?transaction_pooling=true`,
+    DB_TRANSACTION_POOLING); otherwise the runner finds out itself when it matters (`pooling`)."""
     """The timeouts every transaction of the run sets (SET LOCAL), and files outside a transaction get."""
 
 
@@ -253,7 +256,9 @@ class _Job:
         try:
             async with lock.held(holder, self.key, wait=self.options.lock_wait, on_busy=self._on_busy()) as waited:
                 await session.apply_local(holder, self.options.session)
-                pooled = bool(outside) and await pooling.transaction_pooled(conn, work_pid, holder)
+                pooled = bool(outside) and (
+                    self.options.transaction_pooled or await pooling.transaction_pooled(conn, work_pid, holder)
+                )
                 plan = await self._replan()
                 outside = [f for f in plan.to_apply if not self._transactional(f)]
                 if pooled and outside and self.progress is not None:

@@ -27,10 +27,11 @@ ENV_USER = "DB_USER"
 ENV_PASSWORD = "DB_PASSWORD"  # noqa: S105 - the variable's name, not a password
 ENV_SSLMODE = "DB_SSLMODE"
 ENV_CONNECT_TIMEOUT = "DB_CONNECT_TIMEOUT"
+ENV_TRANSACTION_POOLING = "DB_TRANSACTION_POOLING"
 
 # Setting any of these means "a database is configured"; with none of them the CLI uses the embedded server.
 LOCATION_ENV = (ENV_URL, ENV_HOST, ENV_PORT, ENV_NAME, ENV_USER, ENV_PASSWORD)
-CONNECTION_ENV = (*LOCATION_ENV, ENV_SSLMODE, ENV_CONNECT_TIMEOUT)
+CONNECTION_ENV = (*LOCATION_ENV, ENV_SSLMODE, ENV_CONNECT_TIMEOUT, ENV_TRANSACTION_POOLING)
 """Every variable `environment_fields` reads; nothing else reads them."""
 
 DEFAULT_HOST = "localhost"
@@ -43,8 +44,23 @@ MAX_CONNECT_TIMEOUT = 2147483
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 URL_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
-# Query parameters accepted in DATABASE_URL, as libpq spells them.
-URL_PARAMETERS = ("host", "port", "dbname", "user", "sslmode", "connect_timeout", "application_name")
+# Query parameters accepted in DATABASE_URL, as libpq spells them, plus `transaction_pooling` (ours) and
+# asyncpg's `statement_cache_size`, accepted only as 0, which asyncpg's docs prescribe for PgBouncer's
+# transaction pooling: it means transaction_pooling=true.
+URL_PARAMETERS = (
+    "host",
+    "port",
+    "dbname",
+    "user",
+    "sslmode",
+    "connect_timeout",
+    "application_name",
+    "transaction_pooling",
+    "statement_cache_size",
+)
+_POOLING_PARAMETERS = ("transaction_pooling", "statement_cache_size")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 class Secret:
@@ -87,6 +103,9 @@ class ConnectionSettings:
     """Seconds to wait for a connection before giving up."""
     application_name: str | None = None
     """Shown in pg_stat_activity; the runner sets its own when this is None."""
+    transaction_pooling: bool = False
+    """The server is reached through a pooler in transaction mode (PgBouncer `pool_mode = transaction`):
+    nothing may rely on the server connection outliving a transaction (prepared statements, SET)."""
 
     def describe(self) -> str:
         """`user@host:port/database`, never the password: for messages and logs."""
@@ -140,6 +159,24 @@ def _timeout(value: str, setting: str) -> float:
     return seconds
 
 
+def _flag(value: str, setting: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"{setting}: transaction_pooling must be true or false, not {value!r}")
+
+
+def _statement_cache_size(value: str, setting: str) -> bool:
+    if value.strip() != "0":
+        raise ValueError(
+            f"{setting}: statement_cache_size is accepted only as 0 (it means transaction_pooling=true); "
+            f"the data layer sizes its statement cache itself, so {value!r} cannot be honoured"
+        )
+    return True
+
+
 def parse_url(url: str, setting: str = ENV_URL) -> ConnectionSettings:
     """Parse a `postgresql://user:password@host:port/database?sslmode=...` URL.
 
@@ -185,6 +222,10 @@ def parse_url(url: str, setting: str = ENV_URL) -> ConnectionSettings:
             fields["sslmode"] = _sslmode(value, setting)
         elif key == "connect_timeout":
             fields["connect_timeout"] = _timeout(value, setting)
+        elif key == "transaction_pooling":
+            fields["transaction_pooling"] = _flag(value, setting)
+        elif key == "statement_cache_size":
+            fields["transaction_pooling"] = _statement_cache_size(value, setting)
         else:
             fields["application_name"] = value
     return ConnectionSettings(**fields)
@@ -198,7 +239,8 @@ def environment_fields(
     `url` (a command-line `--database-url`, named `url_setting` in errors) takes the place of
     `DATABASE_URL`. A URL wins over the `DB_*` parts and fills in the defaults for what it leaves out;
     when it carries no password, `DB_PASSWORD` supplies it, so the secret can live apart from the URL.
-    `DB_SSLMODE` and `DB_CONNECT_TIMEOUT` apply to either form, unless the URL sets them itself. An empty
+    `DB_SSLMODE`, `DB_CONNECT_TIMEOUT` and `DB_TRANSACTION_POOLING` apply to either form, unless the URL
+    sets them itself (`?transaction_pooling=true`, or asyncpg's `?statement_cache_size=0`). An empty
     variable counts as unset (`FOO=` in a compose file usually means "the default").
     """
 
@@ -221,6 +263,8 @@ def environment_fields(
             fields["sslmode"] = parsed.sslmode
         if "connect_timeout" in url_query:
             fields["connect_timeout"] = parsed.connect_timeout
+        if any(name in url_query for name in _POOLING_PARAMETERS):
+            fields["transaction_pooling"] = parsed.transaction_pooling
         if parsed.password is None and password is not None:
             fields["password"] = Secret(password)
     else:
@@ -239,6 +283,9 @@ def environment_fields(
     timeout = get(ENV_CONNECT_TIMEOUT)
     if timeout is not None and "connect_timeout" not in url_query:
         fields["connect_timeout"] = _timeout(timeout, ENV_CONNECT_TIMEOUT)
+    pooling = get(ENV_TRANSACTION_POOLING)
+    if pooling is not None and not any(name in url_query for name in _POOLING_PARAMETERS):
+        fields["transaction_pooling"] = _flag(pooling, ENV_TRANSACTION_POOLING)
     return fields
 
 
