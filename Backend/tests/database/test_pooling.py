@@ -44,7 +44,10 @@ async def schema(conn: asyncpg.Connection, database: ConnectionSettings) -> Conn
 async def through_transaction_pooling(
     schema: ConnectionSettings, pgbouncers: dict[str, PgBouncer]
 ) -> AsyncIterator[DatabaseManager]:
-    config = config_for(pgbouncers["transaction"].to(schema.database), transaction_pooling=True)
+    # One connection per worker: what is measured is the pooler, not a wait for the manager's own pool.
+    config = config_for(
+        pgbouncers["transaction"].to(schema.database), transaction_pooling=True, pool_size=WORKERS, max_overflow=0
+    )
     async with DatabaseManager(config) as manager:
         yield manager
 
@@ -104,7 +107,8 @@ async def test_with_transaction_pooling_sixteen_workers_lose_no_operation(
 
 
 async def test_transaction_pooling_works_on_a_direct_connection_too(schema: ConnectionSettings) -> None:
-    async with DatabaseManager(config_for(schema, transaction_pooling=True)) as manager:
+    config = config_for(schema, transaction_pooling=True, pool_size=WORKERS, max_overflow=0)
+    async with DatabaseManager(config) as manager:
         done, failures = await _run_workers(manager)
     assert (done, failures) == (WORKERS * OPERATIONS, [])
 
