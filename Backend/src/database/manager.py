@@ -45,6 +45,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePool
+from sqlalchemy.util import await_only
 
 from src.database import faults, sessions
 from src.database.config import DatabaseConfig
@@ -191,7 +192,10 @@ def _ping_if_idle(
         if idle_since is not None and time.monotonic() - idle_since <= ping_after:
             return
         try:
-            engine.dialect.do_ping(dbapi_connection)
+            # One simple-query round trip (an empty query), not the dialect's ping: that one wraps its query
+            # in BEGIN and ROLLBACK, three round trips, and prepares a statement.
+            driver: Any = proxy.driver_connection
+            await_only(driver.execute(";"))
         except Exception as exc:
             raise sa_exc.DisconnectionError("a pooled connection was dead; replacing it") from exc
 
