@@ -186,6 +186,31 @@ def apply(settings: RunnerSettings, target: int | None, allow_out_of_order: bool
 
 @main.command()
 @settings_options(*DATABASE)
+@click.option("--to", "to", type=Version(), metavar="N", help="Roll back every applied migration numbered above N.")
+@click.option(
+    "--steps", type=click.IntRange(min=1), metavar="K", help="Roll back the last K applied migrations (default 1)."
+)
+@click.option("--dry-run", is_flag=True, help="Show which down files would run, and their SQL; change nothing.")
+@json_option
+def rollback(settings: RunnerSettings, to: int | None, steps: int | None, dry_run: bool, as_json: bool) -> None:
+    """Undo the last applied migration (or the last K, or every one above N) by running its down file,
+    NNN_name.down.sql, newest first.
+
+    Each down file runs in a transaction of its own together with the deletion of its ledger row, under the
+    same lock as apply. Before anything runs, a file on the way without a down file refuses the rollback
+    (exit 10, naming every such file), as does a file gone from the folder or any drift (exit 5).
+    """
+    console = render.Console(progress=not as_json and not dry_run)
+    report = run(
+        lambda: commands.rollback(settings, to=to, steps=steps, dry_run=dry_run, events=console),
+        as_json=as_json,
+        console=console,
+    )
+    render.rollback(report, as_json=as_json)
+
+
+@main.command()
+@settings_options(*DATABASE)
 @json_option
 def status(settings: RunnerSettings, as_json: bool) -> None:
     """List every migration file and ledger row: applied (when, how long), pending, or drifted.

@@ -30,7 +30,8 @@ from src.migrate.errors import ConfigError, ConnectionFailed, Exit
 from src.migrate.files import MigrationFile
 from src.migrate.ledger import LedgerRow, LedgerTable
 from src.migrate.lock import Holder
-from src.migrate.plan import Plan
+from src.migrate.plan import Plan, State
+from src.migrate.repeatable import RepeatableEntry
 from src.migrate.script import TransactionMode
 from src.migrate.settings import RunnerSettings, resolve
 from src.postgres.settings import ConnectionSettings, read_environment
@@ -38,6 +39,7 @@ from src.postgres.settings import ConnectionSettings, read_environment
 if TYPE_CHECKING:
     from src.migrate.lint import Finding
     from src.migrate.repair import Forgotten, Repaired, VersionRange
+    from src.migrate.rollback import RollbackPlan
     from src.migrate.sql import Statement
     from src.migrate.verify import RerunResult
     from src.postgres.embedded import EmbeddedServer
@@ -164,6 +166,8 @@ class ApplyReport:
     """From connected to done: planning, the lock wait and the files."""
     target: int | None = None
     """The `target` asked for (None: every pending file)."""
+    repeatables: runner.RepeatablesResult | None = None
+    """The repeatable scripts' run; None when the folder has none, or `target` left numbered files pending."""
 
     @property
     def applied(self) -> list[runner.Applied]:
@@ -186,15 +190,26 @@ async def apply(
     events: Events = _QUIET,
 ) -> ApplyReport:
     """Apply every pending migration (up to `target`) in order, each recorded in the ledger."""
-    files = files_module.discover(settings.migrations_dir)
+    folder = files_module.discover_all(settings.migrations_dir)
+    files = folder.migrations
     check_target(files, target, settings.migrations_dir)
     options = _options(settings, target=target, allow_out_of_order=allow_out_of_order)
     async with connection(settings, "apply", events) as (conn, where):
         events.connected(where, settings.ledger)
         started = time.perf_counter()
         result = await runner.apply(conn, files, options, events)
+        repeatables = None
+        if folder.repeatables and _all_applied(result.plan, result.applied):
+            repeatables = await runner.apply_repeatables(conn, folder.repeatables, options, events)
         elapsed_ms = (time.perf_counter() - started) * 1000
-    return ApplyReport(result, where.describe(), settings.ledger, elapsed_ms, target)
+    return ApplyReport(result, where.describe(), settings.ledger, elapsed_ms, target, repeatables)
+
+
+def _all_applied(plan: Plan, applied: Sequence[runner.Applied]) -> bool:
+    """Whether no numbered file is left pending: repeatable scripts are written for the schema the last
+    file gives, so they wait while `--target` holds files back."""
+    done = {a.file.version for a in applied}
+    return not any(e.state is State.PENDING and e.version not in done for e in plan.entries)
 
 
 @dataclass(frozen=True)
@@ -215,10 +230,18 @@ class DryRun:
     """Each pending file's statements, by version."""
     groups: list[DryRunGroup]
     target: int | None = None
+    repeatables: list[RepeatableEntry] = field(default_factory=list)
+    """Every repeatable script and row; the `due` ones run after the numbered files."""
+    repeatable_statements: dict[str, list[Statement]] = field(default_factory=dict)
+    """Each due repeatable script's statements, by file name."""
 
     @property
     def head(self) -> int | None:
         return self.plan.head
+
+    @property
+    def due_repeatables(self) -> list[MigrationFile]:
+        return [e.file for e in self.repeatables if e.due and e.file is not None]
 
     @property
     def exit_code(self) -> Exit:
@@ -238,12 +261,16 @@ async def dry_run(
     """The plan `apply` would carry out now, grouped into transactions as it would run them."""
     from src.migrate import sql
 
-    files = files_module.discover(settings.migrations_dir)
+    folder = files_module.discover_all(settings.migrations_dir)
+    files = folder.migrations
     check_target(files, target, settings.migrations_dir)
     options = _options(settings, target=target, allow_out_of_order=allow_out_of_order)
     async with connection(settings, "apply", events) as (conn, _):
         plan = await runner.read_plan(conn, files, options)
+        repeatables = await runner.read_repeatables(conn, folder.repeatables, options)
     plan.raise_for_drift()
+    if not _all_applied(plan, [runner.Applied(f, 0.0, True) for f in plan.to_apply]):
+        repeatables = [e for e in repeatables if not e.due]  # held back with the files --target leaves
     statements = {f.version: sql.parse(f) for f in plan.to_apply}
     transactional = {v: all(s.transactional for s in stmts) for v, stmts in statements.items()}
     enum_files = {v for v, stmts in statements.items() if script.adds_enum_value(stmts)}
@@ -251,7 +278,67 @@ async def dry_run(
         DryRunGroup(in_transaction, list(group))
         for in_transaction, group in script.groups(plan.to_apply, transactional, settings.transaction, enum_files)
     ]
-    return DryRun(plan, settings.transaction, statements, groups, target)
+    repeatable_statements = {
+        e.filename: runner.repeatable_statements(e.file) for e in repeatables if e.due and e.file is not None
+    }
+    return DryRun(plan, settings.transaction, statements, groups, target, repeatables, repeatable_statements)
+
+
+@dataclass(frozen=True)
+class RollbackReport:
+    """What `rollback` did, or with `dry_run` would do (then nothing ran and `statements` holds the SQL)."""
+
+    plan: RollbackPlan
+    rolled_back: list[runner.Applied]
+    """The down files that ran, newest first (empty for a dry run)."""
+    database: str
+    ledger: LedgerTable
+    elapsed_ms: float
+    lock_wait_s: float | None = None
+    dry_run: bool = False
+    statements: dict[int, list[Statement]] = field(default_factory=dict)
+    """With `dry_run`: each down file's statements, by version."""
+
+    @property
+    def head(self) -> int | None:
+        return self.plan.head
+
+    @property
+    def exit_code(self) -> Exit:
+        return Exit.OK
+
+    def transactional(self, down: MigrationFile) -> bool:
+        return all(s.transactional for s in self.statements[down.version])
+
+
+async def rollback(
+    settings: RunnerSettings,
+    *,
+    to: int | None = None,
+    steps: int | None = None,
+    dry_run: bool = False,
+    events: Events = _QUIET,
+) -> RollbackReport:
+    """Undo the last applied migration (`steps` K: the last K; `to` N: every one above N) by running the down
+    files newest first, each in its own transaction with its ledger row's deletion, under the runner's lock.
+    Refuses, before anything runs, a file on the way without a down file (NoDownScript, exit 10), gone from
+    the folder, or any drift. `dry_run` shows what would run and changes nothing."""
+    from src.migrate import rollback as planner
+    from src.migrate import sql
+
+    files = files_module.discover(settings.migrations_dir)
+    options = _options(settings)
+    async with connection(settings, "rollback", events) as (conn, where):
+        if dry_run:
+            chosen = planner.choose(await runner.read_plan(conn, files, options), to=to, steps=steps)
+            statements = {s.down.version: sql.parse(s.down) for s in chosen.steps}
+            return RollbackReport(chosen, [], where.describe(), settings.ledger, 0.0, None, True, statements)
+        events.connected(where, settings.ledger)
+        started = time.perf_counter()
+        result = await runner.rollback(conn, files, options, to=to, steps=steps, progress=events)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+    where_text = where.describe()
+    return RollbackReport(result.plan, result.rolled_back, where_text, settings.ledger, elapsed_ms, result.lock_wait_s)
 
 
 @dataclass(frozen=True)
@@ -263,6 +350,7 @@ class Status:
     server_version: str
     migrations_dir: Path
     ledger: LedgerTable
+    repeatables: list[RepeatableEntry] = field(default_factory=list)
 
     @property
     def applied(self) -> int:
@@ -278,11 +366,12 @@ class Status:
 
 
 async def status(settings: RunnerSettings, *, events: Events = _QUIET) -> Status:
-    files = files_module.discover(settings.migrations_dir)
+    folder = files_module.discover_all(settings.migrations_dir)
     async with connection(settings, "status", events) as (conn, where):
-        plan = await runner.read_plan(conn, files, _options(settings))
+        plan = await runner.read_plan(conn, folder.migrations, _options(settings))
+        repeatables = await runner.read_repeatables(conn, folder.repeatables, _options(settings))
         server_version = str(await conn.fetchval("SELECT current_setting('server_version')")).split()[0]
-    return Status(plan, where.describe(), server_version, settings.migrations_dir, settings.ledger)
+    return Status(plan, where.describe(), server_version, settings.migrations_dir, settings.ledger, repeatables)
 
 
 def _judge(
@@ -488,6 +577,7 @@ __all__ = [
     "Events",
     "LintReport",
     "Probe",
+    "RollbackReport",
     "Status",
     "Verification",
     "apply",
@@ -501,6 +591,7 @@ __all__ = [
     "lint",
     "new",
     "repair",
+    "rollback",
     "settings",
     "status",
     "verify",

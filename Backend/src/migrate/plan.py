@@ -4,6 +4,8 @@ Every version ends in one state. `applied` and `pending` are normal; the others 
 `apply` refuses (before it touches anything) and `status` reports:
     edited        an applied file's checksum differs from the ledger's
     renamed       an applied file's description differs from the ledger's
+    down edited   an applied file's down file differs from (or was deleted since) the one it was applied
+                  with; a down file added after the apply is not drift (the ledger recorded none)
     missing       the ledger has a version whose file is gone
     out of order  a pending file is numbered below the newest applied version
 """
@@ -24,11 +26,12 @@ class State(StrEnum):
     PENDING = "pending"
     EDITED = "edited"
     RENAMED = "renamed"
+    DOWN_EDITED = "down edited"
     MISSING = "missing"
     OUT_OF_ORDER = "out of order"
 
 
-PROBLEM_STATES = frozenset({State.EDITED, State.RENAMED, State.MISSING, State.OUT_OF_ORDER})
+PROBLEM_STATES = frozenset({State.EDITED, State.RENAMED, State.DOWN_EDITED, State.MISSING, State.OUT_OF_ORDER})
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,16 @@ class Entry:
             return (
                 f"{self.label}: version {self.version} was applied as {self.row.name!r}; rename the file "
                 "back, or record the new name with `migrate repair`"
+            )
+        if self.state is State.DOWN_EDITED:
+            assert self.file is not None
+            assert self.row is not None
+            down = f"{self.file.filename.removesuffix('.sql')}.down.sql"
+            now = f"file now {self.file.down_checksum}" if self.file.down is not None else "file now deleted"
+            return (
+                f"{down}: edited after {self.label} was applied (ledger down checksum {self.row.down_checksum}, "
+                f"{now}); restore the down file as it was, or if the change is deliberate, record it with "
+                "`migrate repair`"
             )
         if self.state is State.MISSING:
             assert self.row is not None
@@ -131,6 +144,8 @@ def make_plan(
                 state = State.EDITED
             elif file.name != row.name:
                 state = State.RENAMED
+            elif row.down_checksum is not None and row.down_checksum != file.down_checksum:
+                state = State.DOWN_EDITED
             else:
                 state = State.APPLIED
             entries.append(Entry(version, file.name, state, file, row))

@@ -26,10 +26,12 @@ import asyncpg
 
 from src.migrate import diagnosis, indexes, ledger, lock, script, sql
 from src.migrate.diagnosis import BatchFailed, is_connection_lost
-from src.migrate.errors import LockTimeout, MigrateError, MigrationFailed
+from src.migrate.errors import DriftError, LockTimeout, MigrateError, MigrationFailed, MigrationFileError
 from src.migrate.files import MigrationFile
 from src.migrate.ledger import LedgerTable
 from src.migrate.plan import Plan, make_plan
+from src.migrate.repeatable import RepeatableEntry, due, plan_repeatables
+from src.migrate.rollback import RollbackPlan, Step, choose
 from src.migrate.script import TransactionMode
 
 
@@ -111,6 +113,8 @@ async def apply(
         # Another runner may have applied some or all of it while we waited: plan again under the lock.
         plan = await read_plan(conn, files, options)
         plan.raise_for_drift()
+        if any(f.down is not None for f in plan.to_apply):
+            await ledger.upgrade(conn, options.ledger)  # a ledger made before down files gets their column
         if not unparsed:
             for file in plan.to_apply:
                 if file.version not in parsed:
@@ -326,6 +330,7 @@ class _Run:
                     checksum=file.checksum,
                     duration_ms=duration_ms,
                     transactional=False,
+                    down_checksum=file.down_checksum,
                 )
         except asyncpg.PostgresError as exc:
             if is_connection_lost(exc):
@@ -337,3 +342,215 @@ class _Run:
 def _discards_all(statement: sql.Statement) -> bool:
     """DISCARD ALL: it also releases the session's advisory locks, the runner's among them."""
     return statement.kind == "DiscardStmt" and getattr(statement.node.target, "name", "") == "DISCARD_ALL"
+
+
+@dataclass
+class RollbackResult:
+    plan: RollbackPlan
+    """What was to be undone, as chosen under the lock (or without it, when there was nothing to do)."""
+    rolled_back: list[Applied]
+    """The down files that ran, newest first (`Applied.file` is the down file)."""
+    lock_wait_s: float | None
+
+    @property
+    def head(self) -> int | None:
+        return self.plan.head
+
+
+async def rollback(
+    conn: asyncpg.Connection,
+    files: Sequence[MigrationFile],
+    options: Options,
+    *,
+    to: int | None = None,
+    steps: int | None = None,
+    progress: Progress | None = None,
+) -> RollbackResult:
+    """Undo applied files newest first by running their down files (`rollback.choose` picks them and refuses
+    a missing file or down file, before anything runs). Each down file runs in a transaction of its own
+    together with the deletion of its ledger row (a down file PostgreSQL refuses in a transaction runs
+    statement by statement, then its row goes), under the runner's lock, as `apply` takes it."""
+    chosen = choose(await read_plan(conn, files, options), to=to, steps=steps)
+    if not chosen.steps:
+        return RollbackResult(chosen, [], None)
+    parsed = {s.down.version: sql.parse(s.down) for s in chosen.steps}  # a malformed down file: nothing runs
+    key = lock.lock_key(options.ledger)
+    waited = await lock.acquire(
+        conn, key, wait=options.lock_wait, on_busy=progress.lock_busy if progress is not None else None
+    )
+    done: list[Applied] = []
+    try:
+        again = choose(await read_plan(conn, files, options), to=to, steps=steps)
+        if [s.row for s in again.steps] != [s.row for s in chosen.steps]:
+            raise DriftError("the ledger changed while rollback waited for the lock; nothing was changed, run it again")
+        for step in chosen.steps:
+            statements = parsed[step.down.version]
+            in_transaction = all(s.transactional for s in statements)
+            if progress is not None:
+                progress.starting(step.down, in_transaction)
+            try:
+                took = await _undo(conn, options.ledger, step, statements, in_transaction, done)
+            except MigrateError:
+                if progress is not None:
+                    progress.failed_at(step.down, ())
+                raise
+            result = Applied(step.down, took, in_transaction)
+            done.append(result)
+            if progress is not None:
+                progress.finished(result)
+        return RollbackResult(chosen, done, waited)
+    finally:
+        if not conn.is_closed():
+            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                await lock.release(conn, key)
+            await conn.reload_schema_state()
+
+
+def _undone_before(done: Sequence[Applied]) -> str:
+    if not done:
+        return ""
+    names = ", ".join(a.file.filename.removesuffix(".down.sql") + ".sql" for a in done)
+    return f" Rolled back before it in this run, and no longer applied: {names}."
+
+
+async def _undo(
+    conn: asyncpg.Connection,
+    table: LedgerTable,
+    step: Step,
+    statements: list[sql.Statement],
+    in_transaction: bool,
+    done: Sequence[Applied],
+) -> float:
+    """Run one down file and delete its file's ledger row; the milliseconds its SQL took."""
+    down, up = step.down, step.file
+    if in_transaction:
+        consequence = (
+            f"Nothing from {down.filename} took effect (its transaction was rolled back) and {up.filename} stays "
+            f"applied in the ledger.{_undone_before(done)}"
+        )
+        async with conn.transaction():
+            started = time.perf_counter()
+            await diagnosis.run_statements(conn, down, statements, consequence=consequence)
+            took = (time.perf_counter() - started) * 1000
+            await _forget_row(conn, table, up, consequence)
+        return took
+    consequence = (
+        f"{down.filename} runs outside a transaction (it has statements PostgreSQL refuses inside one), so the "
+        f"statements before this one took effect; {up.filename} stays applied in the ledger. Fix it and run "
+        f"`migrate rollback` again (its statements should be idempotent: DROP ... IF EXISTS).{_undone_before(done)}"
+    )
+    started = time.perf_counter()
+    await diagnosis.run_statements(conn, down, statements, consequence=consequence)
+    took = (time.perf_counter() - started) * 1000
+    async with conn.transaction():
+        await _forget_row(
+            conn,
+            table,
+            up,
+            f"Its statements took effect, but {up.filename} is still recorded as applied; delete its ledger row "
+            f"once the cause is fixed, or run `migrate rollback` again.{_undone_before(done)}",
+        )
+    return took
+
+
+async def _forget_row(conn: asyncpg.Connection, table: LedgerTable, up: MigrationFile, consequence: str) -> None:
+    """The ledger side of a rollback, under `script.GUARD` (whatever the down file SET): the file's row goes,
+    and so do the repeatable scripts' rows, so the next apply runs them all again (a down file may have
+    dropped what they made)."""
+    try:
+        await conn.execute(script.GUARD)
+        if not await ledger.remove(conn, table, version=up.version):
+            gone = f"{up.filename}: its ledger row was gone when rollback came to delete it."
+            raise MigrationFailed(f"{gone} {consequence}")
+        await ledger.forget_repeatables(conn, table)
+    except asyncpg.PostgresError as exc:
+        if is_connection_lost(exc):
+            raise
+        raise diagnosis.bookkeeping_failed([up], exc, consequence) from exc
+
+
+@dataclass
+class RepeatablesResult:
+    entries: list[RepeatableEntry]
+    """Every repeatable script and row, as read under the lock (or without it, when none was due)."""
+    ran: list[Applied]
+    lock_wait_s: float | None
+
+
+async def read_repeatables(
+    conn: asyncpg.Connection, scripts: Sequence[MigrationFile], options: Options
+) -> list[RepeatableEntry]:
+    return plan_repeatables(scripts, await ledger.read_repeatables(conn, options.ledger))
+
+
+async def apply_repeatables(
+    conn: asyncpg.Connection,
+    scripts: Sequence[MigrationFile],
+    options: Options,
+    progress: Progress | None = None,
+) -> RepeatablesResult:
+    """Run every repeatable script that never ran or changed since (in file-name order), each in a
+    transaction of its own with its row, under the runner's lock. A failing one rolls back its own
+    transaction (its row unchanged) and stops the run; the ones before it stay run."""
+    entries = await read_repeatables(conn, scripts, options)
+    if not due(entries):
+        return RepeatablesResult(entries, [], None)
+    parsed = {f.filename: repeatable_statements(f) for f in due(entries)}
+    key = lock.lock_key(options.ledger)
+    waited = await lock.acquire(
+        conn, key, wait=options.lock_wait, on_busy=progress.lock_busy if progress is not None else None
+    )
+    ran: list[Applied] = []
+    try:
+        entries = await read_repeatables(conn, scripts, options)
+        await ledger.ensure_repeatables(conn, options.ledger)
+        for file in due(entries):
+            statements = parsed.get(file.filename) or repeatable_statements(file)
+            if progress is not None:
+                progress.starting(file, True)
+            before = f" Run before it, and kept: {', '.join(a.file.filename for a in ran)}." if ran else ""
+            consequence = (
+                f"Nothing from {file.filename} took effect and its ledger row is unchanged; the numbered "
+                f"migrations stay applied.{before}"
+            )
+            try:
+                async with conn.transaction():
+                    started = time.perf_counter()
+                    await diagnosis.run_statements(conn, file, statements, consequence=consequence)
+                    took = (time.perf_counter() - started) * 1000
+                    try:
+                        await conn.execute(script.GUARD)
+                        await ledger.record_repeatable(
+                            conn, options.ledger, filename=file.filename, checksum=file.checksum, duration_ms=took
+                        )
+                    except asyncpg.PostgresError as exc:
+                        if is_connection_lost(exc):
+                            raise
+                        raise diagnosis.bookkeeping_failed([file], exc, consequence) from exc
+            except MigrateError:
+                if progress is not None:
+                    progress.failed_at(file, ())
+                raise
+            result = Applied(file, took, transactional=True)
+            ran.append(result)
+            if progress is not None:
+                progress.finished(result)
+        return RepeatablesResult(entries, ran, waited)
+    finally:
+        if not conn.is_closed():
+            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                await lock.release(conn, key)
+            await conn.reload_schema_state()
+
+
+def repeatable_statements(file: MigrationFile) -> list[sql.Statement]:
+    """A repeatable script's statements; refused when one cannot run in a transaction, as it must."""
+    statements = sql.parse(file)
+    for statement in statements:
+        if not statement.transactional:
+            line, column = sql.line_and_column(file.sql, statement.offset)
+            raise MigrationFileError(
+                f"{file.filename}:{line}:{column}: a repeatable script runs in a transaction, and PostgreSQL "
+                "refuses this statement inside one; move it to a numbered migration"
+            )
+    return statements
