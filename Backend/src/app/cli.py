@@ -273,7 +273,13 @@ def lint(settings: RunnerSettings, files: tuple[Path, ...], pending_only: bool) 
     is_flag=True,
     help="Judge lint findings in applied files too (by default they are information).",
 )
-def verify(settings: RunnerSettings, rerun: bool, all_files: bool) -> None:
+@click.option(
+    "--roundtrip",
+    is_flag=True,
+    help="Also prove each pending file reversible: apply, roll back, apply again in a scratch database "
+    "(needs CREATEDB), comparing the schema at each step.",
+)
+def verify(settings: RunnerSettings, rerun: bool, all_files: bool, roundtrip: bool) -> None:
     """Check names, checksums, order, lint and invalid indexes; with --rerun, prove every applied file is
     idempotent where it stands in the history: the applied files are applied one at a time to a scratch
     database on the same server (migrate_verify_<hex>, dropped at the end, also on an error or Ctrl-C), and
@@ -285,11 +291,19 @@ def verify(settings: RunnerSettings, rerun: bool, all_files: bool) -> None:
     Lint judges only the files not yet applied: an applied file cannot be edited without breaking its
     checksum, so its findings are shown as information (--all judges every file).
 
+    With --roundtrip, every pending file is applied to a scratch database (after the applied ones), rolled
+    back with its down file and applied again, and the catalog must be what it was before it after the
+    rollback, and what the first apply gave after the second; then all pending files together the same way.
+
     Exit code: the most serious failing check wins, whatever order they are shown in: 5 drift (files and
-    ledger disagree), then 8 (an INVALID index, or a rerun that changes the catalog or fails), then 7 (lint
-    findings).
+    ledger disagree), then 8 (an INVALID index, or a rerun or round trip that changes the catalog or fails),
+    then 7 (lint findings).
     """
-    report = run(lambda: commands.verify(settings, rerun=rerun, all_files=all_files, events=render.Console()))
+    report = run(
+        lambda: commands.verify(
+            settings, rerun=rerun, all_files=all_files, roundtrip=roundtrip, events=render.Console()
+        )
+    )
     render.verify(report)
     sys.exit(report.exit_code)
 

@@ -500,6 +500,29 @@ def verify(report: commands.Verification) -> None:
             )
     elif report.rerun_requested:
         click.echo("skip  rerun: fix the checksums and order first")
+    trip = report.roundtrip
+    if trip is not None:
+        if trip.problems:
+            click.echo("FAIL  roundtrip:")
+            for problem in trip.problems:
+                click.echo(f"      {problem}")
+        elif not trip.checked:
+            click.echo("ok    roundtrip: no pending file to apply, roll back and apply again")
+        else:
+            together = ", then all of them together," if trip.together else ""
+            click.echo(
+                f"ok    roundtrip: {len(trip.checked)} pending file(s) applied, rolled back and applied again"
+                f"{together} in a scratch database, schema identical at each step"
+            )
+    elif report.roundtrip_requested:
+        click.echo("skip  roundtrip: fix the checksums and order first")
+    if report.repeatables:
+        due = sum(1 for r in report.repeatables if r.due)
+        gone = sum(1 for r in report.repeatables if r.state is RepeatableState.GONE)
+        parts = [f"{len(report.repeatables) - gone} script(s)", f"{due} to run at the next apply"]
+        if gone:
+            parts.append(f"{gone} gone from the folder (what they made is left as it is)")
+        click.echo(f"ok    repeatables: {', '.join(parts)}")
 
 
 MODELS_DIR = BACKEND_DIR / "src" / "database" / "models"

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from src.migrate.repair import Forgotten, Repaired, VersionRange
     from src.migrate.rollback import RollbackPlan
     from src.migrate.sql import Statement
-    from src.migrate.verify import RerunResult
+    from src.migrate.verify import RerunResult, RoundtripResult
     from src.postgres.embedded import EmbeddedServer
 
 
@@ -430,15 +430,19 @@ class Verification:
     information: list[Finding] = field(default_factory=list)
     """Lint findings in applied files, shown but not judged (empty with `all_files`)."""
     all_files: bool = False
+    roundtrip: RoundtripResult | None = None
+    """None when no round trip was asked for, or when drift kept it from running."""
+    roundtrip_requested: bool = False
+    repeatables: list[RepeatableEntry] = field(default_factory=list)
 
     @property
     def exit_code(self) -> Exit:
         """The most serious failing check's code, whatever the order they are shown in: drift (5: `apply`
-        refuses to run), then a database that is not what the files say (8: an INVALID index, a rerun
-        that changes the catalog or fails), then lint findings (7: how files are written)."""
+        refuses to run), then a database that is not what the files say (8: an INVALID index, a rerun or
+        round trip that changes the catalog or fails), then lint findings (7: how files are written)."""
         if self.plan.problems:
             return Exit.DRIFT
-        if self.invalid_indexes or (self.rerun is not None and self.rerun.problems):
+        if self.invalid_indexes or any(r is not None and r.problems for r in (self.rerun, self.roundtrip)):
             return Exit.NOT_IDEMPOTENT
         if self.findings:
             return Exit.LINT
@@ -446,24 +450,37 @@ class Verification:
 
 
 async def verify(
-    settings: RunnerSettings, *, rerun: bool = False, all_files: bool = False, events: Events = _QUIET
+    settings: RunnerSettings,
+    *,
+    rerun: bool = False,
+    all_files: bool = False,
+    roundtrip: bool = False,
+    events: Events = _QUIET,
 ) -> Verification:
     """Names, checksums and order, lint, INVALID indexes; with `rerun`, every applied file is applied to a
     scratch database in order and run again right after, where it stands in the history, and the catalog
-    must not change (see `src.migrate.verify`; a role without CREATEDB is a ConfigError). Lint judges the
-    files not yet applied (findings in applied ones are information), or every file with `all_files`."""
+    must not change (see `src.migrate.verify`; a role without CREATEDB is a ConfigError). With `roundtrip`,
+    every pending file is applied, rolled back and applied again in a scratch database, the catalog compared
+    at each step. Lint judges the files not yet applied (findings in applied ones are information), or every
+    file with `all_files`."""
     from src.migrate import lint as linter
     from src.migrate import verify as verifier
 
-    files = files_module.discover(settings.migrations_dir)
+    folder = files_module.discover_all(settings.migrations_dir)
+    files = folder.migrations
     findings = linter.lint(files)
     async with connection(settings, "verify", events) as (conn, where):
         options = _options(settings)
         plan = await runner.read_plan(conn, files, options)
+        repeatables = await runner.read_repeatables(conn, folder.repeatables, options)
         invalid = await verifier.invalid_indexes(conn)
-        rerun_result = None
+        rerun_result = roundtrip_result = None
         if rerun and not plan.problems:
             rerun_result = await verifier.rerun(
+                conn, plan, where, options, server_settings=settings.server_settings(), note=events.note
+            )
+        if roundtrip and not plan.problems:
+            roundtrip_result = await verifier.roundtrip(
                 conn, plan, where, options, server_settings=settings.server_settings(), note=events.note
             )
     applied = () if all_files else {e.version for e in plan.entries if e.row is not None}
@@ -477,6 +494,9 @@ async def verify(
         rerun_requested=rerun,
         information=information,
         all_files=all_files,
+        roundtrip=roundtrip_result,
+        roundtrip_requested=roundtrip,
+        repeatables=repeatables,
     )
 
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 from src.app.cli import main
 from src.migrate import lock, runner
 from src.migrate.errors import DriftError, LockTimeout, MigrationFailed, NoDownScript
-from src.migrate.files import discover
+from src.migrate.files import MigrationFile, discover
 from src.migrate.ledger import LedgerTable
 from src.postgres.settings import ConnectionSettings
 from tests.support import fetchval, url_of, write_migrations
@@ -38,7 +38,7 @@ async def tables(conn: asyncpg.Connection) -> list[str]:
     return sorted(r["tablename"] for r in rows)
 
 
-async def applied_folder(conn: asyncpg.Connection, folder: Path) -> list:  # type: ignore[type-arg]
+async def applied_folder(conn: asyncpg.Connection, folder: Path) -> list[MigrationFile]:
     files = discover(folder)
     await runner.apply(conn, files, runner.Options())
     return files
