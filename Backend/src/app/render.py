@@ -179,20 +179,20 @@ def apply(report: commands.ApplyReport, *, as_json: bool) -> None:
         )
         return
     total = len(result.plan.entries)
-    if ran:
-        click.echo(f"Ran {len(ran)} repeatable script(s): {', '.join(a.file.filename for a in ran)}.")
     if not result.applied:
         why = _below_target(result.plan, report.target)
         if why:
             click.echo(f"Nothing to apply: {why}.")
-            return
-        click.echo(f"Nothing to apply: {total} migration(s) known, database is at version {version(result.head)}.")
-        return
-    waited = f" (waited {result.lock_wait_s:.1f} s for the lock)" if (result.lock_wait_s or 0) >= 0.05 else ""
-    click.echo(
-        f"Applied {len(result.applied)} migration(s) in {ms(report.elapsed_ms)}{waited}; "
-        f"database is at version {version(result.head)}."
-    )
+        else:
+            click.echo(f"Nothing to apply: {total} migration(s) known, database is at version {version(result.head)}.")
+    else:
+        waited = f" (waited {result.lock_wait_s:.1f} s for the lock)" if (result.lock_wait_s or 0) >= 0.05 else ""
+        click.echo(
+            f"Applied {len(result.applied)} migration(s) in {ms(report.elapsed_ms)}{waited}; "
+            f"database is at version {version(result.head)}."
+        )
+    if ran:
+        click.echo(f"Ran {len(ran)} repeatable script(s): {', '.join(a.file.filename for a in ran)}.")
 
 
 def _below_target(plan: Plan, target: int | None) -> str | None:
