@@ -151,7 +151,8 @@ async def scratch_database(
         await conn.execute(statement)
     except asyncpg.InsufficientPrivilegeError:
         raise ConfigError(
-            f"{purpose}: role {user} lacks the CREATEDB privilege, which it needs for its scratch "
+            f"{purpose}: role {user} lacks the CREATEDB privilege, which the {purpose.removeprefix('verify --')} "
+            "needs for its scratch "
             f"database; grant it (ALTER ROLE {user} CREATEDB) or run {purpose} as a role that has it"
         ) from None
     try:
