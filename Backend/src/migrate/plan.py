@@ -1,7 +1,8 @@
 """Planning: compare the files with the ledger and decide what to apply. Pure: no I/O, easy to test.
 
 Every version ends in one state. `applied` and `pending` are normal; the others are drift, which
-`apply` refuses (before it touches anything) and `status` reports:
+`status` and `verify` report and `apply` and `rollback` refuse (before touching anything; `apply`
+applies despite an edited down file, which only a rollback would run):
     edited        an applied file's checksum differs from the ledger's
     renamed       an applied file's description differs from the ledger's
     down edited   an applied file's down file differs from (or was deleted since) the one it was applied
@@ -99,7 +100,14 @@ class Plan:
 
     @property
     def problems(self) -> list[str]:
+        """Every drift, for `status` and `verify`."""
         return [p for e in self.entries if (p := e.problem()) is not None]
+
+    @property
+    def blocking(self) -> list[str]:
+        """The drift `apply` refuses: all of it but an edited down file, which only `rollback` runs (and
+        refuses when it is on its way)."""
+        return [p for e in self.entries if e.state is not State.DOWN_EDITED and (p := e.problem()) is not None]
 
     def count(self, state: State) -> int:
         return sum(1 for e in self.entries if e.state is state)
@@ -112,10 +120,10 @@ class Plan:
         if pending:
             shown = ", ".join(pending[:5]) + (f" and {len(pending) - 5} more" if len(pending) > 5 else "")
             reasons.append(f"{len(pending)} migration(s) pending ({shown}); run `migrate apply`")
-        return reasons + self.problems
+        return reasons + self.blocking
 
     def raise_for_drift(self) -> None:
-        problems = self.problems
+        problems = self.blocking
         if problems:
             raise DriftError("\n".join(problems))
 

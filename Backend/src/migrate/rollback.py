@@ -3,9 +3,9 @@ Pure: no I/O (the runner reads the ledger and runs the down files, see `runner.r
 
 The default undoes the last applied file; `to` undoes every applied file numbered above it; `steps` the
 last K. Before anything runs, the whole way is checked: a file on it that is gone from the folder, or that
-has no down file (`NNN_name.down.sql`), refuses the rollback naming every such file, and so does drift
-anywhere (the same check `apply` makes, down files included: a down file edited since its file was
-applied is refused until restored or accepted with `migrate repair`).
+has no down file (`NNN_name.down.sql`), refuses the rollback naming every such file, and so does a down
+file on the way edited since its file was applied (until restored, or accepted with `migrate repair`),
+and drift anywhere (the check `apply` makes).
 """
 
 from __future__ import annotations
@@ -79,6 +79,9 @@ def choose(plan: Plan, *, to: int | None = None, steps: int | None = None) -> Ro
             f"cannot roll back {names}: no down script ({downs}); write one beside each file, or roll back "
             "fewer files (--to N). Nothing was changed"
         )
+    edited = [p for e in chosen if e.state is State.DOWN_EDITED and (p := e.problem()) is not None]
+    if edited:
+        raise DriftError("\n".join(edited) + "\nrollback runs a down file only as it was when its file was applied")
     plan.raise_for_drift()
     result = []
     for entry in chosen:

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from src.app.cli import main
-from src.migrate import lock, runner
+from src.migrate import ledger, lock, runner
 from src.migrate.errors import DriftError, LockTimeout, MigrationFailed, NoDownScript
 from src.migrate.files import MigrationFile, discover
 from src.migrate.ledger import LedgerTable
@@ -180,6 +180,7 @@ def test_an_edited_down_file_is_drift_until_restored_or_repaired(database: Conne
     assert "003_c.down.sql: edited after 003_c.sql was applied" in status.stderr
     refused = migrate(database, folder, "rollback")
     assert refused.exit_code == 5
+    assert "rollback runs a down file only as it was when its file was applied" in refused.stderr
     assert fetchval(database, "SELECT count(*) FROM public.migration_ledger") == 3
     assert migrate(database, folder, "repair").exit_code == 0
     assert migrate(database, folder, "rollback").exit_code == 0
@@ -227,3 +228,28 @@ def test_to_and_steps_together_are_refused(database: ConnectionSettings, tmp_pat
     result = migrate(database, folder, "rollback", "--to", "1", "--steps", "1")
     assert result.exit_code == 2
     assert "--to and --steps: give one of them" in result.stderr
+
+
+def test_apply_still_applies_despite_an_edited_down_file(database: ConnectionSettings, tmp_path: Path) -> None:
+    folder = write_migrations(tmp_path, {k: v for k, v in FILES.items() if not k.startswith("003")})
+    assert migrate(database, folder, "apply").exit_code == 0
+    (folder / "002_b.down.sql").write_text("DROP TABLE IF EXISTS b CASCADE;")
+    write_migrations(folder, {k: v for k, v in FILES.items() if k.startswith("003")})
+    result = migrate(database, folder, "apply")
+    assert result.exit_code == 0, result.output
+    assert fetchval(database, "SELECT max(version) FROM public.migration_ledger") == 3
+
+
+async def test_upgrading_the_ledger_twice_changes_nothing_the_second_time(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    await applied_folder(conn, write_migrations(tmp_path, {"001_a.sql": FILES["001_a.sql"]}))
+    await conn.execute("ALTER TABLE public.migration_ledger DROP COLUMN down_checksum")
+    table = LedgerTable.parse("public.migration_ledger")
+    await ledger.upgrade(conn, table)
+    await ledger.upgrade(conn, table)
+    columns = await conn.fetchval(
+        "SELECT count(*) FROM pg_attribute "
+        "WHERE attrelid = 'public.migration_ledger'::regclass AND attname = 'down_checksum'"
+    )
+    assert columns == 1
