@@ -46,24 +46,23 @@ def down_name(entry: Entry) -> str:
 
 
 def choose(plan: Plan, *, to: int | None = None, steps: int | None = None) -> RollbackPlan:
-    """The files to undo for `to` (every applied version above it) or `steps` (the last K applied; the
-    default is 1), or an error saying why nothing may run: a ConfigError for a bad selection, a DriftError
-    for files gone from the folder (or any drift), NoDownScript naming every file without a down file."""
+    """The files to undo for `to` (every applied version above it) or `steps` (the last K applied; by
+    default the last one, if any), or an error saying why nothing may run: a ConfigError for a bad
+    selection, a DriftError for files gone from the folder, an edited down file on the way or drift `apply`
+    refuses, NoDownScript naming every file on the way without a down file."""
     if to is not None and steps is not None:
         raise ConfigError("--to and --steps: give one of them (--to N undoes every file above N, --steps K the last K)")
     applied = sorted((e for e in plan.entries if e.row is not None), key=lambda e: e.version, reverse=True)
     if to is not None:
         chosen = [e for e in applied if e.version > to]
+    elif steps is None:
+        chosen = applied[:1]  # nothing applied: nothing to do, as for `apply` with nothing pending
     else:
-        count = 1 if steps is None else steps
+        count = steps
         if count < 1:
             raise ConfigError(f"--steps {count}: expected 1 or more")
         if count > len(applied):
-            raise ConfigError(
-                f"--steps {count}: only {len(applied)} migration(s) are applied; nothing was changed"
-                if applied
-                else "nothing is applied, so there is nothing to roll back"
-            )
+            raise ConfigError(f"--steps {count}: only {len(applied)} migration(s) are applied; nothing was changed")
         chosen = applied[:count]
     missing = [e for e in chosen if e.file is None]
     if missing:

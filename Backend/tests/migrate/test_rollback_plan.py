@@ -55,9 +55,13 @@ def test_the_version_left_is_the_highest_not_undone() -> None:
     assert choose(make_plan([file(1), file(2), file(3)], [row(1), row(2), row(3)]), steps=2).head == 1
 
 
-def test_nothing_applied_refuses_the_default_rollback() -> None:
-    with pytest.raises(ConfigError, match="nothing is applied"):
-        choose(make_plan([file(1)], []))
+def test_nothing_applied_leaves_the_default_rollback_nothing_to_do() -> None:
+    assert versions([file(1)], []) == []
+
+
+def test_more_steps_than_applied_files_are_refused() -> None:
+    with pytest.raises(ConfigError, match=r"--steps 2: only 1 migration\(s\) are applied"):
+        choose(make_plan([file(1), file(2)], [row(1)]), steps=2)
 
 
 def test_every_file_without_a_down_file_on_the_way_is_named() -> None:
