@@ -14,7 +14,8 @@ Columns (documented in docs/migrations.md):
                                        NULL when it had none. Added in place to an older ledger (`upgrade`)
 
 Beside it, `<ledger>_audit` (e.g. public.migration_ledger_audit) keeps one row per deliberate change
-`migrate repair` made to the ledger: the action ('forget', 'repair'), the version, the ledger row before
+`migrate repair` or `migrate rollback` made to the ledger: the action ('forget', 'repair', 'rollback'), the
+version, the ledger row before
 and after (jsonb), who, from which host, when, and a note. `ensure(..., audit=True)` creates it the first
 time a repair needs it, beside a ledger old or new.
 
@@ -173,10 +174,17 @@ async def upgrade(conn: asyncpg.Connection, table: LedgerTable) -> None:
 async def _ensure_audit(conn: asyncpg.Connection, table: LedgerTable) -> None:
     import asyncpg
 
-    if await exists(conn, table.audit):
-        return
     try:
-        await conn.execute(_AUDIT_DDL.format(audit=table.audit.qualified, ledger=table))
+        if await exists(conn, table.audit):
+            await _allow_every_action(conn, table)
+            return
+        await conn.execute(
+            _AUDIT_DDL.format(
+                audit=table.audit.qualified,
+                ledger=table,
+                action_check=_ACTION_CHECK,
+            )
+        )
     except asyncpg.InsufficientPrivilegeError:
         role = await conn.fetchval("SELECT current_user")
         raise ConfigError(
@@ -186,11 +194,33 @@ async def _ensure_audit(conn: asyncpg.Connection, table: LedgerTable) -> None:
         ) from None
 
 
+ACTIONS = ("forget", "repair", "rollback")
+_ACTION_CHECK = "CHECK (action IN (" + ", ".join(f"'{a}'" for a in ACTIONS) + "))"
+
+
+async def _allow_every_action(conn: asyncpg.Connection, table: LedgerTable) -> None:
+    """An audit table made before rollbacks were audited allows 'forget' and 'repair' only: widen its check,
+    in place and once (a later call finds 'rollback' in it)."""
+    rows = await fetch(
+        conn,
+        "SELECT conname, pg_catalog.pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint "
+        "WHERE conrelid = pg_catalog.to_regclass($1) AND contype = 'c'",
+        table.audit.qualified,
+    )
+    old = [name for name, definition in rows if "action" in definition and "'rollback'" not in definition]
+    if not old:
+        return
+    async with conn.transaction():
+        await conn.execute(
+            f'ALTER TABLE {table.audit.qualified} DROP CONSTRAINT "{old[0]}", ADD CONSTRAINT "{old[0]}" {_ACTION_CHECK}'
+        )
+
+
 _AUDIT_DDL = """
     CREATE TABLE IF NOT EXISTS {audit} (
         id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         at        timestamptz NOT NULL DEFAULT clock_timestamp(),
-        action    text NOT NULL CHECK (action IN ('forget', 'repair')),
+        action    text NOT NULL {action_check},
         version   bigint NOT NULL,
         before    jsonb,
         after     jsonb,
@@ -199,7 +229,7 @@ _AUDIT_DDL = """
         note      text NOT NULL
     );
     COMMENT ON TABLE {audit} IS
-        'Deliberate changes `migrate repair` made to {ledger}: the row before and after, who, when, why.';
+        'Deliberate changes `migrate repair` and `rollback` made to {ledger}: the row before and after, who, when.';
 """
 
 
@@ -312,9 +342,20 @@ async def record_down(
     )
 
 
-async def remove(conn: asyncpg.Connection, table: LedgerTable, *, version: int) -> bool:
-    """Delete a rolled-back version's row (in the down file's transaction); whether there was one."""
-    rows = await fetch(conn, f"DELETE FROM {table.qualified} WHERE version = $1 RETURNING version", version)
+async def remove(conn: asyncpg.Connection, table: LedgerTable, *, version: int, note: str) -> bool:
+    """Delete a rolled-back version's row (in its down file's transaction), keeping it in an audit row (one
+    statement: both or neither); whether there was one."""
+    rows = await fetch(
+        conn,
+        f"""
+        WITH gone AS (DELETE FROM {table.qualified} WHERE version = $1 RETURNING *)
+        INSERT INTO {table.audit.qualified} (action, version, before, hostname, note)
+        SELECT 'rollback', gone.version, to_jsonb(gone), $2, $3 FROM gone RETURNING version
+        """,
+        version,
+        socket.gethostname(),
+        note,
+    )
     return bool(rows)
 
 

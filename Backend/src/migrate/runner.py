@@ -383,6 +383,7 @@ async def rollback(
         again = choose(await read_plan(conn, files, options), to=to, steps=steps)
         if [s.row for s in again.steps] != [s.row for s in chosen.steps]:
             raise DriftError("the ledger changed while rollback waited for the lock; nothing was changed, run it again")
+        await ledger.ensure(conn, options.ledger, audit=True)  # each undone row is kept there
         for step in chosen.steps:
             statements = parsed[step.down.version]
             in_transaction = all(s.transactional for s in statements)
@@ -404,6 +405,10 @@ async def rollback(
             with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                 await lock.release(conn, key)
             await conn.reload_schema_state()
+
+
+def down_name(up: MigrationFile) -> str:
+    return up.down.filename if up.down is not None else f"{up.filename.removesuffix('.sql')}.down.sql"
 
 
 def _undone_before(done: Sequence[Applied]) -> str:
@@ -459,7 +464,8 @@ async def _forget_row(conn: asyncpg.Connection, table: LedgerTable, up: Migratio
     dropped what they made)."""
     try:
         await conn.execute(script.GUARD)
-        if not await ledger.remove(conn, table, version=up.version):
+        note = f"migrate rollback: ran {down_name(up)} to undo {up.filename}"
+        if not await ledger.remove(conn, table, version=up.version, note=note):
             gone = f"{up.filename}: its ledger row was gone when rollback came to delete it."
             raise MigrationFailed(f"{gone} {consequence}")
         await ledger.forget_repeatables(conn, table)

@@ -336,15 +336,15 @@ def _first_line(exc: BaseException) -> str:
 
 def _without_ledger(snapshot: catalog.Snapshot, table: LedgerTable) -> catalog.Snapshot:
     """`snapshot` without the runner's own tables (the ledger, its audit and repeatable tables), which the
-    first apply creates and no rollback drops."""
+    first apply or rollback creates and no rollback drops."""
     own = {table.name, table.audit.name, table.repeatable.name}
     schema = table.schema
 
     def ours(section: str, row: dict[str, object]) -> bool:
         if row.get("schema") != schema:
             return False
-        if section == "relations":
-            return row.get("name") in own
+        if section == "relations":  # the audit table's identity sequence too
+            return row.get("name") in own or row.get("name") == f"{table.audit.name}_id_seq"
         if section in ("columns", "constraints", "triggers"):
             return row.get("table") in own
         if section == "indexes":

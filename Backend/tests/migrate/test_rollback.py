@@ -33,7 +33,7 @@ async def applied(conn: asyncpg.Connection) -> list[int]:
 
 async def tables(conn: asyncpg.Connection) -> list[str]:
     rows = await conn.fetch(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'migration_ledger'"
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'migration_ledger%'"
     )
     return sorted(r["tablename"] for r in rows)
 
@@ -253,3 +253,29 @@ async def test_upgrading_the_ledger_twice_changes_nothing_the_second_time(
         "WHERE attrelid = 'public.migration_ledger'::regclass AND attname = 'down_checksum'"
     )
     assert columns == 1
+
+
+async def audit_rows(conn: asyncpg.Connection) -> list[tuple[str, int, str]]:
+    rows = await conn.fetch("SELECT action, version, note FROM public.migration_ledger_audit ORDER BY id")
+    return [(r["action"], r["version"], r["note"]) for r in rows]
+
+
+async def test_each_undone_row_is_kept_in_the_audit_table(conn: asyncpg.Connection, tmp_path: Path) -> None:
+    files = await applied_folder(conn, write_migrations(tmp_path, FILES))
+    row = await conn.fetchval("SELECT to_jsonb(l) FROM public.migration_ledger l WHERE version = 3")
+    await runner.rollback(conn, files, runner.Options())
+    assert await audit_rows(conn) == [("rollback", 3, "migrate rollback: ran 003_c.down.sql to undo 003_c.sql")]
+    assert await conn.fetchval("SELECT before FROM public.migration_ledger_audit") == row
+
+
+async def test_an_audit_table_made_before_rollbacks_were_audited_is_widened_in_place(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    files = await applied_folder(conn, write_migrations(tmp_path, FILES))
+    await ledger.ensure(conn, LedgerTable.parse("public.migration_ledger"), audit=True)
+    await conn.execute(  # the check an older runner made
+        "ALTER TABLE public.migration_ledger_audit DROP CONSTRAINT migration_ledger_audit_action_check, "
+        "ADD CONSTRAINT migration_ledger_audit_action_check CHECK (action IN ('forget', 'repair'))"
+    )
+    await runner.rollback(conn, files, runner.Options(), steps=2)
+    assert [a for a, _, _ in await audit_rows(conn)] == ["rollback", "rollback"]
