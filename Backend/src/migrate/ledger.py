@@ -14,10 +14,10 @@ Columns (documented in docs/migrations.md):
                                        NULL when it had none. Added in place to an older ledger (`upgrade`)
 
 Beside it, `<ledger>_audit` (e.g. public.migration_ledger_audit) keeps one row per deliberate change
-`migrate repair` or `migrate rollback` made to the ledger: the action ('forget', 'repair', 'rollback'), the
-version, the ledger row before
-and after (jsonb), who, from which host, when, and a note. `ensure(..., audit=True)` creates it the first
-time a repair needs it, beside a ledger old or new.
+`migrate repair` or `migrate rollback` made to the ledger: the action ('forget', 'repair', 'rollback'),
+the version, the ledger row before and after (jsonb), who, from which host, when, and a note.
+`ensure(..., audit=True)` creates it the first time a repair or rollback needs it, beside a ledger old or
+new (and widens an older one's check of the actions).
 
 `<ledger>_repeatable` keeps one row per repeatable script (`R__name.sql`) that ran: its file name, the
 checksum it ran with, when, how long, who and from which host. It is created the first time a repeatable
@@ -115,8 +115,8 @@ async def ensure(conn: asyncpg.Connection, table: LedgerTable, *, audit: bool = 
     """Create the ledger if it is missing; with `audit`, its audit table too. Call it holding the runner's
     lock: concurrent CREATE TABLE IF NOT EXISTS can still fail on the catalog's unique index.
 
-    The audit table is made only when a change needs recording (`repair`), so `apply` leaves exactly the
-    ledger behind, as before it existed; a ledger made without it is upgraded in place here, idempotently
+    The audit table is made only when a change needs recording (`repair`, `rollback`), so `apply` leaves
+    exactly the ledger behind, as before it existed; a ledger made without it is upgraded in place here, idempotently
     (later calls find it). A role that may not create it gets a ConfigError and nothing changes.
     """
     if audit:
