@@ -311,13 +311,14 @@ def verify(settings: RunnerSettings, rerun: bool, all_files: bool, roundtrip: bo
 @main.command()
 @click.argument("name")
 @settings_options("migrations_dir")
-def new(settings: RunnerSettings, name: str) -> None:
+@click.option("--down", is_flag=True, help="Also create NNN_NAME.down.sql, the SQL `migrate rollback` runs.")
+def new(settings: RunnerSettings, name: str, down: bool) -> None:
     """Create the next NNN_NAME.sql from a template and say what to do next; needs no database."""
 
     async def go() -> Path:
-        return commands.new(settings, name)
+        return commands.new(settings, name, down=down)
 
-    render.new(run(go), settings.migrations_dir)
+    render.new(run(go), settings.migrations_dir, down=down)
 
 
 @main.command()

@@ -18,7 +18,7 @@ import click
 from src import BACKEND_DIR
 from src.migrate import commands, runner
 from src.migrate.errors import MigrateError
-from src.migrate.files import MigrationFile
+from src.migrate.files import MigrationFile, down_path
 from src.migrate.ledger import LedgerRow, LedgerTable
 from src.migrate.lock import Holder
 from src.migrate.plan import PROBLEM_STATES, Plan, State
@@ -529,10 +529,15 @@ MODELS_DIR = BACKEND_DIR / "src" / "database" / "models"
 DRIFT_CHECK = BACKEND_DIR / "tests" / "database" / "test_models.py"
 
 
-def new(path: Path, migrations_dir: Path) -> None:
-    """The file made, and what to do next."""
+def new(path: Path, migrations_dir: Path, *, down: bool = False) -> None:
+    """The file made (and its down file), and what to do next."""
     folder = "" if migrations_dir == DEFAULT_MIGRATIONS_DIR else f" --migrations-dir {shown_path(migrations_dir)}"
-    click.echo(f"Created {shown_path(path)}. Next:")
+    if down:
+        undo = shown_path(down_path(path))
+        click.echo(f"Created {shown_path(path)} and {undo}. Next:")
+        click.echo(f"  0. Write in {undo} the SQL that undoes it; `migrate verify --roundtrip{folder}` proves it.")
+    else:
+        click.echo(f"Created {shown_path(path)}. Next:")
     click.echo("  1. Write the SQL in it: idempotent (IF NOT EXISTS, OR REPLACE, IF EXISTS), no BEGIN/COMMIT.")
     click.echo(f"  2. If it changes the schema, update the models in {shown_path(MODELS_DIR)} to match.")
     click.echo(f"  3. migrate lint {shown_path(path)}")

@@ -500,9 +500,10 @@ async def verify(
     )
 
 
-def new(settings: RunnerSettings, name: str) -> Path:
-    """Write the next-numbered migration file from the template; needs no database."""
-    return files_module.new_file(settings.migrations_dir, name)
+def new(settings: RunnerSettings, name: str, *, down: bool = False) -> Path:
+    """Write the next-numbered migration file from the template (with `down`, its down file too); needs no
+    database."""
+    return files_module.new_file(settings.migrations_dir, name, down=down)
 
 
 async def repair(settings: RunnerSettings, *, events: Events = _QUIET) -> list[Repaired]:

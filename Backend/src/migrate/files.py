@@ -59,7 +59,11 @@ class MigrationFile:
 
     @property
     def down_checksum(self) -> str | None:
-        return self.down.checksum if self.down is not None else None
+        """The down file's checksum, as the ledger records it; None without one, or while it is the unedited
+        `migrate new --down` template (so writing it after its file was applied is an addition, not drift)."""
+        if self.down is None or self.down.unedited_template:
+            return None
+        return self.down.checksum
 
     @property
     def empty(self) -> bool:
@@ -276,8 +280,24 @@ TEMPLATE = """\
 """
 
 
-def new_file(directory: Path, description: str) -> Path:
-    """Write the next-numbered migration from the template; the number keeps the folder's zero-padding."""
+DOWN_TEMPLATE = """\
+-- {filename}: undo {up}, for `migrate rollback`.
+--
+-- The runner runs this file in a transaction together with the deletion of {up}'s ledger row. Undo
+-- exactly what {up} does, newest change first, idempotently, and without CASCADE unless its own objects
+-- need it (a dependent object nobody expected then stops the rollback instead of going with it). E.g.:
+--   DROP INDEX IF EXISTS tasks.ix_example_note;
+--   ALTER TABLE tasks.example DROP COLUMN IF EXISTS note;
+--   DROP TABLE IF EXISTS tasks.example;
+-- `migrate verify --roundtrip` proves it: {up} applied, rolled back and applied again, schema compared.
+-- While the next line is here and the file holds no statement, `migrate rollback` refuses it.
+-- {marker}
+"""
+
+
+def new_file(directory: Path, description: str, *, down: bool = False) -> Path:
+    """Write the next-numbered migration from the template (with `down`, its down file beside it, from its
+    own template); the number keeps the folder's zero-padding. Returns the migration's path."""
     slug = re.sub(r"[^a-z0-9]+", "_", description.lower()).strip("_")
     if not slug:
         raise MigrationFileError(f"{description!r}: a migration name needs letters or digits")
@@ -286,4 +306,14 @@ def new_file(directory: Path, description: str) -> Path:
     width = max(3, len(existing[-1].filename.split("_", 1)[0])) if existing else 3
     path = directory / f"{version:0{width}d}_{slug}.sql"
     path.write_text(TEMPLATE.format(filename=path.name, marker=TEMPLATE_MARKER), encoding="utf-8")
+    if down:
+        undo = down_path(path)
+        undo.write_text(
+            DOWN_TEMPLATE.format(filename=undo.name, up=path.name, marker=TEMPLATE_MARKER), encoding="utf-8"
+        )
     return path
+
+
+def down_path(path: Path) -> Path:
+    """`007_x.sql` -> `007_x.down.sql`, beside it."""
+    return path.with_name(f"{path.name.removesuffix('.sql')}.down.sql")

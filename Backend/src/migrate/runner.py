@@ -113,7 +113,7 @@ async def apply(
         # Another runner may have applied some or all of it while we waited: plan again under the lock.
         plan = await read_plan(conn, files, options)
         plan.raise_for_drift()
-        if any(f.down is not None for f in plan.to_apply):
+        if any(f.down_checksum is not None for f in plan.to_apply):
             await ledger.upgrade(conn, options.ledger)  # a ledger made before down files gets their column
         if not unparsed:
             for file in plan.to_apply:

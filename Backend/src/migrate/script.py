@@ -173,12 +173,12 @@ def ledger_insert(table: LedgerTable, files: Sequence[MigrationFile], hostname: 
     host = literal(hostname)
     # The down_checksum column is named only when a file has a down file: a ledger made before down files
     # then needs no upgrade (the runner upgrades it first when one does).
-    downs = any(file.down is not None for file in files)
+    downs = any(file.down_checksum is not None for file in files)
 
     def down(file: MigrationFile) -> str:
         if not downs:
             return ""
-        return f", {literal(file.down.checksum)}" if file.down is not None else ", NULL"
+        return f", {literal(file.down_checksum)}" if file.down_checksum is not None else ", NULL"
 
     rows = ",\n".join(
         f"({file.version}, {literal(file.name)}, {literal(file.checksum)}, {_since(index)}, {host}{down(file)})"
