@@ -26,7 +26,15 @@ import asyncpg
 
 from src.migrate import diagnosis, indexes, ledger, lock, script, sql
 from src.migrate.diagnosis import BatchFailed, is_connection_lost
-from src.migrate.errors import DriftError, LockTimeout, MigrateError, MigrationFailed, MigrationFileError
+from src.migrate.errors import (
+    ConfigError,
+    ConnectionFailed,
+    DriftError,
+    LockTimeout,
+    MigrateError,
+    MigrationFailed,
+    MigrationFileError,
+)
 from src.migrate.files import MigrationFile
 from src.migrate.ledger import LedgerTable
 from src.migrate.plan import Plan, make_plan
@@ -390,7 +398,11 @@ async def rollback(
             if progress is not None:
                 progress.starting(step.down, in_transaction)
             try:
-                took = await _undo(conn, options.ledger, step, statements, in_transaction, done)
+                try:
+                    took = await _undo(conn, options.ledger, step, statements, in_transaction, done)
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                    stays = f"{step.file.filename} stays applied in the ledger.{_undone_before(done)}"
+                    raise _unexpected(step.down, exc, stays, "rollback") from exc
             except MigrateError:
                 if progress is not None:
                     progress.failed_at(step.down, ())
@@ -405,6 +417,17 @@ async def rollback(
             with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                 await lock.release(conn, key)
             await conn.reload_schema_state()
+
+
+def _unexpected(file: MigrationFile, exc: BaseException, consequence: str, command: str) -> MigrateError:
+    """A failure outside the file's statements (its statements' own errors are MigrateErrors already): a
+    lost connection, or the transaction's COMMIT (a deferred constraint, a serialization failure)."""
+    if not isinstance(exc, asyncpg.PostgresError) or is_connection_lost(exc):
+        return ConnectionFailed(
+            f"{file.filename}: lost the connection to the server while running it ({exc.__class__.__name__}: "
+            f"{exc}). {diagnosis.LOST_TRANSACTION}{consequence} Run `migrate {command}` again once the server is back."
+        )
+    return diagnosis.commit_failed([file], exc, consequence)
 
 
 def down_name(up: MigrationFile) -> str:
@@ -509,7 +532,14 @@ async def apply_repeatables(
     ran: list[Applied] = []
     try:
         entries = await read_repeatables(conn, scripts, options)
-        await ledger.ensure_repeatables(conn, options.ledger)
+        try:
+            await ledger.ensure_repeatables(conn, options.ledger)
+        except asyncpg.InsufficientPrivilegeError:
+            raise ConfigError(
+                f"cannot create {options.ledger.repeatable}, where repeatable scripts are recorded: this role may "
+                f"not create tables in schema {options.ledger.schema}; run apply once as a role that may. The "
+                "numbered migrations stay applied; no repeatable script ran"
+            ) from None
         for file in due(entries):
             statements = parsed.get(file.filename) or repeatable_statements(file)
             if progress is not None:
@@ -520,19 +550,10 @@ async def apply_repeatables(
                 f"migrations stay applied.{before}"
             )
             try:
-                async with conn.transaction():
-                    started = time.perf_counter()
-                    await diagnosis.run_statements(conn, file, statements, consequence=consequence)
-                    took = (time.perf_counter() - started) * 1000
-                    try:
-                        await conn.execute(script.GUARD)
-                        await ledger.record_repeatable(
-                            conn, options.ledger, filename=file.filename, checksum=file.checksum, duration_ms=took
-                        )
-                    except asyncpg.PostgresError as exc:
-                        if is_connection_lost(exc):
-                            raise
-                        raise diagnosis.bookkeeping_failed([file], exc, consequence) from exc
+                try:
+                    took = await _run_repeatable(conn, options.ledger, file, statements, consequence)
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                    raise _unexpected(file, exc, consequence, "apply") from exc
             except MigrateError:
                 if progress is not None:
                     progress.failed_at(file, ())
@@ -547,6 +568,26 @@ async def apply_repeatables(
             with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                 await lock.release(conn, key)
             await conn.reload_schema_state()
+
+
+async def _run_repeatable(
+    conn: asyncpg.Connection, table: LedgerTable, file: MigrationFile, statements: list[sql.Statement], consequence: str
+) -> float:
+    """One repeatable script and its row, in one transaction; the milliseconds its SQL took."""
+    async with conn.transaction():
+        started = time.perf_counter()
+        await diagnosis.run_statements(conn, file, statements, consequence=consequence)
+        took = (time.perf_counter() - started) * 1000
+        try:
+            await conn.execute(script.GUARD)
+            await ledger.record_repeatable(
+                conn, table, filename=file.filename, checksum=file.checksum, duration_ms=took
+            )
+        except asyncpg.PostgresError as exc:
+            if is_connection_lost(exc):
+                raise
+            raise diagnosis.bookkeeping_failed([file], exc, consequence) from exc
+    return took
 
 
 def repeatable_statements(file: MigrationFile) -> list[sql.Statement]:

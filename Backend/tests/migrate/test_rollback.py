@@ -279,3 +279,24 @@ async def test_an_audit_table_made_before_rollbacks_were_audited_is_widened_in_p
     )
     await runner.rollback(conn, files, runner.Options(), steps=2)
     assert [a for a, _, _ in await audit_rows(conn)] == ["rollback", "rollback"]
+
+
+async def test_a_down_file_whose_commit_fails_is_one_message_and_changes_nothing(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    deferred = (
+        "CREATE TABLE IF NOT EXISTS p (id bigint PRIMARY KEY);\n"
+        "CREATE TABLE IF NOT EXISTS k (p_id bigint REFERENCES p DEFERRABLE INITIALLY DEFERRED);\n"
+        "INSERT INTO p VALUES (1) ON CONFLICT DO NOTHING;\n"
+        "INSERT INTO k VALUES (1);"
+    )
+    folder = write_migrations(
+        tmp_path, {"001_p.sql": deferred, "002_x.sql": "SELECT 1;", "002_x.down.sql": "DELETE FROM p;"}
+    )
+    files = await applied_folder(conn, folder)
+    with pytest.raises(MigrationFailed) as info:
+        await runner.rollback(conn, files, runner.Options())
+    assert str(info.value).startswith("002_x.down.sql: the transaction failed at COMMIT: ERROR 23503")
+    assert str(info.value).endswith("002_x.sql stays applied in the ledger.")
+    assert await applied(conn) == [1, 2]
+    assert await conn.fetchval("SELECT count(*) FROM p") == 1
