@@ -1,6 +1,7 @@
-"""The CLI's output, pinned: text and `--json` of status, apply, apply --dry-run, verify, a failing apply and
-health, compared with files in tests/golden/ after the parts that change from run to run (times, the test
-database's name, timestamps, the server version, host and pid) are replaced by placeholders.
+"""The CLI's output, pinned: text and `--json` of status, apply, apply --dry-run, verify, a failing apply,
+rollback, repeatable scripts and health, compared with files in tests/golden/ after the parts that change
+from run to run (times, the test database's name, timestamps, the server version, host and pid) are
+replaced by placeholders.
 
 A deliberate change of output: run `UPDATE_GOLDEN=1 pytest Backend/tests/test_golden.py` and review the diff.
 """
@@ -31,6 +32,19 @@ FILES = {
 BROKEN = {
     "001_create_things.sql": FILES["001_create_things.sql"],
     "002_broken.sql": "SELECT 1;\nINSERT INTO things (id) VALUES (1);\n",
+}
+
+REVERSIBLE = {
+    "001_create_things.sql": FILES["001_create_things.sql"],
+    "001_create_things.down.sql": "DROP VIEW IF EXISTS thing_names;\nDROP TABLE IF EXISTS things;\n",
+    "002_index_things.sql": FILES["002_index_things.sql"],
+    "002_index_things.down.sql": "DROP INDEX IF EXISTS ix_things_name;\n",
+    "R__things_view.sql": "CREATE OR REPLACE VIEW thing_names AS SELECT name FROM things;\n",
+}
+
+BROKEN_DOWN = {
+    "001_create_things.sql": FILES["001_create_things.sql"],
+    "001_create_things.down.sql": "DROP TABLE IF EXISTS things;\nDROP TABLE missing;\n",
 }
 
 _TIME = re.compile(r"\b\d+(\.\d+)? (ms|s)\b")
@@ -105,6 +119,11 @@ def folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def reversible(tmp_path: Path) -> Path:
+    return write_migrations(tmp_path / "reversible", REVERSIBLE)
+
+
+@pytest.fixture
 def broken(tmp_path: Path) -> Path:
     return write_migrations(tmp_path / "broken", BROKEN)
 
@@ -149,3 +168,26 @@ def test_failing_apply(database: ConnectionSettings, broken: Path) -> None:
 def test_health(database: ConnectionSettings, folder: Path) -> None:
     assert run_text("health.txt", database, folder, "health") == 0
     assert run_text("health-ready-pending.txt", database, folder, "health", "--ready") == 1
+
+
+def test_repeatables_in_dry_run_apply_and_status(database: ConnectionSettings, reversible: Path) -> None:
+    assert run_text("repeatable-dry-run.txt", database, reversible, "apply", "--dry-run") == 0
+    assert run_text("repeatable-apply.txt", database, reversible, "apply") == 0
+    assert run_text("repeatable-status.txt", database, reversible, "status") == 0
+    assert run_json("repeatable-status.json", database, reversible, "status", "--json") == 0
+
+
+def test_rollback(database: ConnectionSettings, reversible: Path) -> None:
+    run(database, reversible, "apply")
+    assert run_text("rollback-dry-run.txt", database, reversible, "rollback", "--to", "0", "--dry-run") == 0
+    assert run_json("rollback-dry-run.json", database, reversible, "rollback", "--to", "0", "--dry-run", "--json") == 0
+    assert run_text("rollback.txt", database, reversible, "rollback") == 0
+    assert run_json("rollback.json", database, reversible, "rollback", "--json") == 0
+    assert run_text("rollback-nothing.txt", database, reversible, "rollback", "--to", "0") == 0
+
+
+def test_failing_rollback(database: ConnectionSettings, tmp_path: Path) -> None:
+    folder = write_migrations(tmp_path / "broken-down", BROKEN_DOWN)
+    run(database, folder, "apply")
+    assert run_text("rollback-failing.txt", database, folder, "rollback") == 1
+    assert run_json("rollback-failing.json", database, folder, "rollback", "--json") == 1

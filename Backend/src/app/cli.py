@@ -186,6 +186,31 @@ def apply(settings: RunnerSettings, target: int | None, allow_out_of_order: bool
 
 @main.command()
 @settings_options(*DATABASE)
+@click.option("--to", "to", type=Version(), metavar="N", help="Roll back every applied migration numbered above N.")
+@click.option(
+    "--steps", type=click.IntRange(min=1), metavar="K", help="Roll back the last K applied migrations (default 1)."
+)
+@click.option("--dry-run", is_flag=True, help="Show which down files would run, and their SQL; change nothing.")
+@json_option
+def rollback(settings: RunnerSettings, to: int | None, steps: int | None, dry_run: bool, as_json: bool) -> None:
+    """Undo the last applied migration (or the last K, or every one above N) by running its down file,
+    NNN_name.down.sql, newest first.
+
+    Each down file runs in a transaction of its own together with the deletion of its ledger row, under the
+    same lock as apply. Before anything runs, a file on the way without a down file refuses the rollback
+    (exit 10, naming every such file), as does a file gone from the folder or any drift (exit 5).
+    """
+    console = render.Console(progress=not as_json and not dry_run)
+    report = run(
+        lambda: commands.rollback(settings, to=to, steps=steps, dry_run=dry_run, events=console),
+        as_json=as_json,
+        console=console,
+    )
+    render.rollback(report, as_json=as_json)
+
+
+@main.command()
+@settings_options(*DATABASE)
 @json_option
 def status(settings: RunnerSettings, as_json: bool) -> None:
     """List every migration file and ledger row: applied (when, how long), pending, or drifted.
@@ -248,7 +273,13 @@ def lint(settings: RunnerSettings, files: tuple[Path, ...], pending_only: bool) 
     is_flag=True,
     help="Judge lint findings in applied files too (by default they are information).",
 )
-def verify(settings: RunnerSettings, rerun: bool, all_files: bool) -> None:
+@click.option(
+    "--roundtrip",
+    is_flag=True,
+    help="Also prove each pending file reversible: apply, roll back, apply again in a scratch database "
+    "(needs CREATEDB), comparing the schema at each step.",
+)
+def verify(settings: RunnerSettings, rerun: bool, all_files: bool, roundtrip: bool) -> None:
     """Check names, checksums, order, lint and invalid indexes; with --rerun, prove every applied file is
     idempotent where it stands in the history: the applied files are applied one at a time to a scratch
     database on the same server (migrate_verify_<hex>, dropped at the end, also on an error or Ctrl-C), and
@@ -260,11 +291,19 @@ def verify(settings: RunnerSettings, rerun: bool, all_files: bool) -> None:
     Lint judges only the files not yet applied: an applied file cannot be edited without breaking its
     checksum, so its findings are shown as information (--all judges every file).
 
+    With --roundtrip, every pending file is applied to a scratch database (after the applied ones), rolled
+    back with its down file and applied again, and the catalog must be what it was before it after the
+    rollback, and what the first apply gave after the second; then all pending files together the same way.
+
     Exit code: the most serious failing check wins, whatever order they are shown in: 5 drift (files and
-    ledger disagree), then 8 (an INVALID index, or a rerun that changes the catalog or fails), then 7 (lint
-    findings).
+    ledger disagree), then 8 (an INVALID index, or a rerun or round trip that changes the catalog or fails),
+    then 7 (lint findings).
     """
-    report = run(lambda: commands.verify(settings, rerun=rerun, all_files=all_files, events=render.Console()))
+    report = run(
+        lambda: commands.verify(
+            settings, rerun=rerun, all_files=all_files, roundtrip=roundtrip, events=render.Console()
+        )
+    )
     render.verify(report)
     sys.exit(report.exit_code)
 
@@ -272,13 +311,14 @@ def verify(settings: RunnerSettings, rerun: bool, all_files: bool) -> None:
 @main.command()
 @click.argument("name")
 @settings_options("migrations_dir")
-def new(settings: RunnerSettings, name: str) -> None:
+@click.option("--down", is_flag=True, help="Also create NNN_NAME.down.sql, the SQL `migrate rollback` runs.")
+def new(settings: RunnerSettings, name: str, down: bool) -> None:
     """Create the next NNN_NAME.sql from a template and say what to do next; needs no database."""
 
     async def go() -> Path:
-        return commands.new(settings, name)
+        return commands.new(settings, name, down=down)
 
-    render.new(run(go), settings.migrations_dir)
+    render.new(run(go), settings.migrations_dir, down=down)
 
 
 @main.command()

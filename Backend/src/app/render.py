@@ -18,10 +18,11 @@ import click
 from src import BACKEND_DIR
 from src.migrate import commands, runner
 from src.migrate.errors import MigrateError
-from src.migrate.files import MigrationFile
+from src.migrate.files import MigrationFile, down_path
 from src.migrate.ledger import LedgerRow, LedgerTable
 from src.migrate.lock import Holder
 from src.migrate.plan import PROBLEM_STATES, Plan, State
+from src.migrate.repeatable import RepeatableState
 from src.migrate.script import TransactionMode
 from src.migrate.settings import DEFAULT_MIGRATIONS_DIR
 from src.postgres.settings import ConnectionSettings
@@ -150,10 +151,15 @@ class Console(commands.Events):
 
 def apply(report: commands.ApplyReport, *, as_json: bool) -> None:
     result = report.result
+    ran = report.repeatables.ran if report.repeatables is not None else []
     if as_json:
         click.echo(
             json.dumps(
                 {
+                    "repeatables": [
+                        {"file": a.file.filename, "checksum": a.file.checksum, "duration_ms": round(a.duration_ms, 3)}
+                        for a in ran
+                    ],
                     "applied": [
                         {
                             "version": a.file.version,
@@ -177,14 +183,16 @@ def apply(report: commands.ApplyReport, *, as_json: bool) -> None:
         why = _below_target(result.plan, report.target)
         if why:
             click.echo(f"Nothing to apply: {why}.")
-            return
-        click.echo(f"Nothing to apply: {total} migration(s) known, database is at version {version(result.head)}.")
-        return
-    waited = f" (waited {result.lock_wait_s:.1f} s for the lock)" if (result.lock_wait_s or 0) >= 0.05 else ""
-    click.echo(
-        f"Applied {len(result.applied)} migration(s) in {ms(report.elapsed_ms)}{waited}; "
-        f"database is at version {version(result.head)}."
-    )
+        else:
+            click.echo(f"Nothing to apply: {total} migration(s) known, database is at version {version(result.head)}.")
+    else:
+        waited = f" (waited {result.lock_wait_s:.1f} s for the lock)" if (result.lock_wait_s or 0) >= 0.05 else ""
+        click.echo(
+            f"Applied {len(result.applied)} migration(s) in {ms(report.elapsed_ms)}{waited}; "
+            f"database is at version {version(result.head)}."
+        )
+    if ran:
+        click.echo(f"Ran {len(ran)} repeatable script(s): {', '.join(a.file.filename for a in ran)}.")
 
 
 def _below_target(plan: Plan, target: int | None) -> str | None:
@@ -221,15 +229,27 @@ def dry_run(plan: commands.DryRun, *, as_json: bool) -> None:
                         }
                         for f in pending
                     ],
+                    "would_run_repeatables": [
+                        {
+                            "file": f.filename,
+                            "state": e.state.value,
+                            "statements": [s.text for s in plan.repeatable_statements[f.filename]],
+                        }
+                        for e in plan.repeatables
+                        if e.due and (f := e.file) is not None
+                    ],
                 }
             )
         )
         return
+    scripts = plan.due_repeatables
     if not pending:
         why = _below_target(plan.plan, plan.target)
         click.echo(f"Dry run: nothing to apply; {why or f'database is at version {version(plan.head)}'}.")
+        _dry_run_repeatables(plan)
         return
-    click.echo(f"Dry run: would apply {len(pending)} migration(s); nothing was changed.")
+    also = f" and run {len(scripts)} repeatable script(s)" if scripts else ""
+    click.echo(f"Dry run: would apply {len(pending)} migration(s){also}; nothing was changed.")
     for group in plan.groups:
         files = group.files
         if not group.in_transaction:
@@ -257,6 +277,24 @@ def dry_run(plan: commands.DryRun, *, as_json: bool) -> None:
             click.echo(f"\n-- {file.filename} ({len(statements)} statement(s))")
             for statement in statements:
                 click.echo(statement.text + ";")
+    _dry_run_repeatables(plan)
+
+
+def _dry_run_repeatables(plan: commands.DryRun) -> None:
+    entries = [e for e in plan.repeatables if e.due and e.file is not None]
+    if not entries:
+        return
+    if not plan.plan.to_apply:
+        click.echo(f"Would run {len(entries)} repeatable script(s); nothing was changed.")
+    for entry in entries:
+        why = "never run" if entry.state is RepeatableState.PENDING else "changed since it last ran"
+        statements = plan.repeatable_statements[entry.filename]
+        click.echo(
+            f"\n-- {entry.filename}: repeatable script, {why}; in a transaction of its own, with its ledger row "
+            f"({len(statements)} statement(s))"
+        )
+        for statement in statements:
+            click.echo(statement.text + ";")
 
 
 def status(report: commands.Status, *, as_json: bool) -> None:
@@ -281,8 +319,19 @@ def status(report: commands.Status, *, as_json: bool) -> None:
                             "duration_ms": e.row.duration_ms if e.row else None,
                             "applied_by": e.row.applied_by if e.row else None,
                             "kind": e.row.kind if e.row else None,
+                            "down": _down_filename(e.file),
                         }
                         for e in plan.entries
+                    ],
+                    "repeatables": [
+                        {
+                            "file": e.filename,
+                            "state": e.state.value,
+                            "checksum": e.file.checksum if e.file else None,
+                            "applied_at": e.row.applied_at.isoformat() if e.row else None,
+                            "duration_ms": e.row.duration_ms if e.row else None,
+                        }
+                        for e in report.repeatables
                     ],
                     "problems": plan.problems,
                 }
@@ -300,10 +349,84 @@ def status(report: commands.Status, *, as_json: bool) -> None:
         took = (ms(e.row.duration_ms) if e.row.kind == "applied" else "baseline") if e.row else ""
         marker = "!" if e.state in PROBLEM_STATES else " "
         click.echo(f"{marker}{e.state.value:<12} {e.label:<{width}}  {applied_at:<19}  {took:>9}")
+    if report.repeatables:
+        click.echo("")
+        width = max(len(e.filename) for e in report.repeatables)
+        click.echo(f"{'REPEATABLE':<13} {'FILE':<{width}}  {'LAST RUN (UTC)':<19}  {'TOOK':>9}")
+        for r in report.repeatables:
+            ran_at = r.row.applied_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if r.row else ""
+            took = ms(r.row.duration_ms) if r.row else ""
+            click.echo(f" {r.state.value:<12} {r.filename:<{width}}  {ran_at:<19}  {took:>9}")
     click.echo("")
-    click.echo(f"{report.applied} applied, {report.pending} pending; database is at version {version(plan.head)}.")
+    due = sum(1 for r in report.repeatables if r.due)
+    scripts = f", {due} repeatable script(s) to run" if due else ""
+    click.echo(
+        f"{report.applied} applied, {report.pending} pending{scripts}; database is at version {version(plan.head)}."
+    )
     for problem in plan.problems:
         click.echo(f"problem: {problem}", err=True)
+
+
+def _down_filename(file: MigrationFile | None) -> str | None:
+    return file.down.filename if file is not None and file.down is not None else None
+
+
+def rollback(report: commands.RollbackReport, *, as_json: bool) -> None:
+    steps = report.plan.steps
+    if as_json:
+        body: dict[str, object] = {
+            "dry_run": report.dry_run,
+            "head": report.head,
+            "elapsed_ms": round(report.elapsed_ms, 3),
+            "lock_wait_s": None if report.lock_wait_s is None else round(report.lock_wait_s, 3),
+        }
+        if report.dry_run:
+            body["would_roll_back"] = [
+                {
+                    "version": s.file.version,
+                    "file": s.file.filename,
+                    "down": s.down.filename,
+                    "transactional": report.transactional(s.down),
+                    "statements": [t.text for t in report.statements[s.down.version]],
+                }
+                for s in steps
+            ]
+        else:
+            body["rolled_back"] = [
+                {
+                    "version": a.file.version,
+                    "file": a.file.filename.removesuffix(".down.sql") + ".sql",
+                    "down": a.file.filename,
+                    "duration_ms": round(a.duration_ms, 3),
+                    "transactional": a.transactional,
+                }
+                for a in report.rolled_back
+            ]
+        click.echo(json.dumps(body))
+        return
+    if not steps:
+        click.echo(f"Nothing to roll back: database is at version {version(report.head)}.")
+        return
+    if report.dry_run:
+        click.echo(
+            f"Dry run: would roll back {len(steps)} migration(s), newest first, to version {version(report.head)}; "
+            "nothing was changed."
+        )
+        for step in steps:
+            statements = report.statements[step.down.version]
+            how = "in a transaction of its own" if report.transactional(step.down) else "outside a transaction"
+            click.echo(
+                f"\n-- {step.down.filename}: undoes {step.file.filename}, {how}, with its ledger row's deletion "
+                f"({len(statements)} statement(s))"
+            )
+            for statement in statements:
+                click.echo(statement.text + ";")
+        return
+    waited = f" (waited {report.lock_wait_s:.1f} s for the lock)" if (report.lock_wait_s or 0) >= 0.05 else ""
+    click.echo(
+        f"Rolled back {len(report.rolled_back)} migration(s) in {ms(report.elapsed_ms)}{waited}; "
+        f"database is at version {version(report.head)}."
+    )
 
 
 def lint(report: commands.LintReport) -> None:
@@ -377,16 +500,44 @@ def verify(report: commands.Verification) -> None:
             )
     elif report.rerun_requested:
         click.echo("skip  rerun: fix the checksums and order first")
+    trip = report.roundtrip
+    if trip is not None:
+        if trip.problems:
+            click.echo("FAIL  roundtrip:")
+            for problem in trip.problems:
+                click.echo(f"      {problem}")
+        elif not trip.checked:
+            click.echo("ok    roundtrip: no pending file to apply, roll back and apply again")
+        else:
+            together = ", then all of them together," if trip.together else ""
+            click.echo(
+                f"ok    roundtrip: {len(trip.checked)} pending file(s) applied, rolled back and applied again"
+                f"{together} in a scratch database, schema identical at each step"
+            )
+    elif report.roundtrip_requested:
+        click.echo("skip  roundtrip: fix the checksums and order first")
+    if report.repeatables:
+        due = sum(1 for r in report.repeatables if r.due)
+        gone = sum(1 for r in report.repeatables if r.state is RepeatableState.GONE)
+        parts = [f"{len(report.repeatables) - gone} script(s)", f"{due} to run at the next apply"]
+        if gone:
+            parts.append(f"{gone} gone from the folder (what they made is left as it is)")
+        click.echo(f"ok    repeatables: {', '.join(parts)}")
 
 
 MODELS_DIR = BACKEND_DIR / "src" / "database" / "models"
 DRIFT_CHECK = BACKEND_DIR / "tests" / "database" / "test_models.py"
 
 
-def new(path: Path, migrations_dir: Path) -> None:
-    """The file made, and what to do next."""
+def new(path: Path, migrations_dir: Path, *, down: bool = False) -> None:
+    """The file made (and its down file), and what to do next."""
     folder = "" if migrations_dir == DEFAULT_MIGRATIONS_DIR else f" --migrations-dir {shown_path(migrations_dir)}"
-    click.echo(f"Created {shown_path(path)}. Next:")
+    if down:
+        undo = shown_path(down_path(path))
+        click.echo(f"Created {shown_path(path)} and {undo}. Next:")
+        click.echo(f"  0. Write in {undo} the SQL that undoes it; `migrate verify --roundtrip{folder}` proves it.")
+    else:
+        click.echo(f"Created {shown_path(path)}. Next:")
     click.echo("  1. Write the SQL in it: idempotent (IF NOT EXISTS, OR REPLACE, IF EXISTS), no BEGIN/COMMIT.")
     click.echo(f"  2. If it changes the schema, update the models in {shown_path(MODELS_DIR)} to match.")
     click.echo(f"  3. migrate lint {shown_path(path)}")
@@ -396,6 +547,10 @@ def new(path: Path, migrations_dir: Path) -> None:
 
 def repair(repaired: list[Repaired]) -> None:
     for item in repaired:
+        if item.down:
+            now = item.file.down_checksum or "none (the down file was deleted)"
+            click.echo(f"  {item.file.filename}: recorded down-file checksum {now} (was {item.old_down_checksum})")
+            continue
         click.echo(
             f"  {item.file.filename}: recorded checksum {item.file.checksum} (was {item.old_checksum})"
             + (f", name {item.file.name!r} (was {item.old_name!r})" if item.old_name != item.file.name else "")

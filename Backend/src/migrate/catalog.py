@@ -23,7 +23,10 @@ _QUERIES: dict[str, str] = {
         FROM pg_namespace n WHERE n.oid IN ({_USER_NAMESPACES}) ORDER BY 1""",
     "relations": f"""
         SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
-               obj_description(c.oid, 'pg_class') AS comment, c.relacl::text AS acl
+               obj_description(c.oid, 'pg_class') AS comment,
+               -- NULL means the default privileges: read as them, so a GRANT undone by a REVOKE is no change.
+               coalesce(c.relacl, pg_catalog.acldefault(
+                   (CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END)::"char", c.relowner))::text AS acl
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relnamespace IN ({_USER_NAMESPACES}) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
         ORDER BY 1, 2""",

@@ -30,7 +30,8 @@ from src.migrate.errors import ConfigError, ConnectionFailed, Exit, ReadOnlyServ
 from src.migrate.files import MigrationFile
 from src.migrate.ledger import LedgerRow, LedgerTable
 from src.migrate.lock import Holder
-from src.migrate.plan import Plan
+from src.migrate.plan import Plan, State
+from src.migrate.repeatable import RepeatableEntry
 from src.migrate.script import TransactionMode
 from src.migrate.settings import RunnerSettings, resolve
 from src.postgres.settings import ConnectionSettings, read_environment
@@ -38,8 +39,9 @@ from src.postgres.settings import ConnectionSettings, read_environment
 if TYPE_CHECKING:
     from src.migrate.lint import Finding
     from src.migrate.repair import Forgotten, Repaired, VersionRange
+    from src.migrate.rollback import RollbackPlan
     from src.migrate.sql import Statement
-    from src.migrate.verify import RerunResult
+    from src.migrate.verify import RerunResult, RoundtripResult
     from src.postgres.embedded import EmbeddedServer
 
 
@@ -131,6 +133,15 @@ async def connection(
                 await conn.close()
 
 
+def _lock_connection(where: ConnectionSettings, command: str) -> runner.LockConnector:
+    """Opens the connection that holds the migration lock while a run's transactions come and go."""
+
+    async def connect_for_lock() -> asyncpg.Connection:
+        return await connect(where, command=f"{command} lock")
+
+    return connect_for_lock
+
+
 def check_target(files: Sequence[MigrationFile], target: int | None, migrations_dir: Path) -> None:
     """Refuse a `--target` beyond the last file (a ConfigError naming the highest version), which would
     otherwise apply everything without a word."""
@@ -168,6 +179,8 @@ class ApplyReport:
     """From connected to done: planning, the lock wait and the files."""
     target: int | None = None
     """The `target` asked for (None: every pending file)."""
+    repeatables: runner.RepeatablesResult | None = None
+    """The repeatable scripts' run; None when the folder has none, or `target` left numbered files pending."""
 
     @property
     def applied(self) -> list[runner.Applied]:
@@ -190,23 +203,33 @@ async def apply(
     events: Events = _QUIET,
 ) -> ApplyReport:
     """Apply every pending migration (up to `target`) in order, each recorded in the ledger."""
-    files = files_module.discover(settings.migrations_dir)
+    folder = files_module.discover_all(settings.migrations_dir)
+    files = folder.migrations
     check_target(files, target, settings.migrations_dir)
     options = _options(settings, target=target, allow_out_of_order=allow_out_of_order)
     async with connection(settings, "apply", events) as (conn, where):
         options = replace(options, transaction_pooled=where.transaction_pooling)
         events.connected(where, settings.ledger)
         started = time.perf_counter()
-
-        async def lock_connection() -> asyncpg.Connection:
-            return await connect(where, command="apply lock")
-
+        lock_connection = _lock_connection(where, "apply")
         try:
             result = await runner.apply(conn, files, options, events, lock_connection=lock_connection)
         except ReadOnlyServer as exc:
             raise ReadOnlyServer(f"{where.describe()}: {exc}") from None
+        repeatables = None
+        if folder.repeatables and _all_applied(result.plan, result.applied):
+            repeatables = await runner.apply_repeatables(
+                conn, folder.repeatables, options, events, lock_connection=lock_connection
+            )
         elapsed_ms = (time.perf_counter() - started) * 1000
-    return ApplyReport(result, where.describe(), settings.ledger, elapsed_ms, target)
+    return ApplyReport(result, where.describe(), settings.ledger, elapsed_ms, target, repeatables)
+
+
+def _all_applied(plan: Plan, applied: Sequence[runner.Applied]) -> bool:
+    """Whether no numbered file is left pending: repeatable scripts are written for the schema the last
+    file gives, so they wait while `--target` holds files back."""
+    done = {a.file.version for a in applied}
+    return not any(e.state is State.PENDING and e.version not in done for e in plan.entries)
 
 
 @dataclass(frozen=True)
@@ -227,10 +250,18 @@ class DryRun:
     """Each pending file's statements, by version."""
     groups: list[DryRunGroup]
     target: int | None = None
+    repeatables: list[RepeatableEntry] = field(default_factory=list)
+    """Every repeatable script and row; the `due` ones run after the numbered files."""
+    repeatable_statements: dict[str, list[Statement]] = field(default_factory=dict)
+    """Each due repeatable script's statements, by file name."""
 
     @property
     def head(self) -> int | None:
         return self.plan.head
+
+    @property
+    def due_repeatables(self) -> list[MigrationFile]:
+        return [e.file for e in self.repeatables if e.due and e.file is not None]
 
     @property
     def exit_code(self) -> Exit:
@@ -250,12 +281,16 @@ async def dry_run(
     """The plan `apply` would carry out now, grouped into transactions as it would run them."""
     from src.migrate import sql
 
-    files = files_module.discover(settings.migrations_dir)
+    folder = files_module.discover_all(settings.migrations_dir)
+    files = folder.migrations
     check_target(files, target, settings.migrations_dir)
     options = _options(settings, target=target, allow_out_of_order=allow_out_of_order)
     async with connection(settings, "apply", events) as (conn, _):
         plan = await runner.read_plan(conn, files, options)
+        repeatables = await runner.read_repeatables(conn, folder.repeatables, options)
     plan.raise_for_drift()
+    if not _all_applied(plan, [runner.Applied(f, 0.0, True) for f in plan.to_apply]):
+        repeatables = [e for e in repeatables if not e.due]  # held back with the files --target leaves
     statements = {f.version: sql.parse(f) for f in plan.to_apply}
     transactional = {v: all(s.transactional for s in stmts) for v, stmts in statements.items()}
     enum_files = {v for v, stmts in statements.items() if script.adds_enum_value(stmts)}
@@ -263,7 +298,75 @@ async def dry_run(
         DryRunGroup(in_transaction, list(group))
         for in_transaction, group in script.groups(plan.to_apply, transactional, settings.transaction, enum_files)
     ]
-    return DryRun(plan, settings.transaction, statements, groups, target)
+    repeatable_statements = {
+        e.filename: runner.repeatable_statements(e.file) for e in repeatables if e.due and e.file is not None
+    }
+    return DryRun(plan, settings.transaction, statements, groups, target, repeatables, repeatable_statements)
+
+
+@dataclass(frozen=True)
+class RollbackReport:
+    """What `rollback` did, or with `dry_run` would do (then nothing ran and `statements` holds the SQL)."""
+
+    plan: RollbackPlan
+    rolled_back: list[runner.Applied]
+    """The down files that ran, newest first (empty for a dry run)."""
+    database: str
+    ledger: LedgerTable
+    elapsed_ms: float
+    lock_wait_s: float | None = None
+    dry_run: bool = False
+    statements: dict[int, list[Statement]] = field(default_factory=dict)
+    """With `dry_run`: each down file's statements, by version."""
+
+    @property
+    def head(self) -> int | None:
+        return self.plan.head
+
+    @property
+    def exit_code(self) -> Exit:
+        return Exit.OK
+
+    def transactional(self, down: MigrationFile) -> bool:
+        return all(s.transactional for s in self.statements[down.version])
+
+
+async def rollback(
+    settings: RunnerSettings,
+    *,
+    to: int | None = None,
+    steps: int | None = None,
+    dry_run: bool = False,
+    events: Events = _QUIET,
+) -> RollbackReport:
+    """Undo the last applied migration (`steps` K: the last K; `to` N: every one above N) by running the down
+    files newest first, each in its own transaction with its ledger row's deletion, under the runner's lock.
+    Refuses, before anything runs, a file on the way without a down file (NoDownScript, exit 10), gone from
+    the folder, or any drift. `dry_run` shows what would run and changes nothing."""
+    from src.migrate import rollback as planner
+    from src.migrate import sql
+
+    files = files_module.discover(settings.migrations_dir)
+    options = _options(settings)
+    async with connection(settings, "rollback", events) as (conn, where):
+        if dry_run:
+            chosen = planner.choose(await runner.read_plan(conn, files, options), to=to, steps=steps)
+            statements = {s.down.version: sql.parse(s.down) for s in chosen.steps}
+            return RollbackReport(chosen, [], where.describe(), settings.ledger, 0.0, None, True, statements)
+        events.connected(where, settings.ledger)
+        started = time.perf_counter()
+        result = await runner.rollback(
+            conn,
+            files,
+            options,
+            to=to,
+            steps=steps,
+            progress=events,
+            lock_connection=_lock_connection(where, "rollback"),
+        )
+        elapsed_ms = (time.perf_counter() - started) * 1000
+    where_text = where.describe()
+    return RollbackReport(result.plan, result.rolled_back, where_text, settings.ledger, elapsed_ms, result.lock_wait_s)
 
 
 @dataclass(frozen=True)
@@ -275,6 +378,7 @@ class Status:
     server_version: str
     migrations_dir: Path
     ledger: LedgerTable
+    repeatables: list[RepeatableEntry] = field(default_factory=list)
 
     @property
     def applied(self) -> int:
@@ -290,12 +394,13 @@ class Status:
 
 
 async def status(settings: RunnerSettings, *, events: Events = _QUIET) -> Status:
-    files = files_module.discover(settings.migrations_dir)
+    folder = files_module.discover_all(settings.migrations_dir)
     async with connection(settings, "status", events) as (conn, where):
-        plan = await runner.read_plan(conn, files, _options(settings))
+        plan = await runner.read_plan(conn, folder.migrations, _options(settings))
+        repeatables = await runner.read_repeatables(conn, folder.repeatables, _options(settings))
         # From the startup message: no query (and no prepared statement a pooler could mix up).
         server_version = conn.get_settings().server_version.split()[0]
-    return Status(plan, where.describe(), server_version, settings.migrations_dir, settings.ledger)
+    return Status(plan, where.describe(), server_version, settings.migrations_dir, settings.ledger, repeatables)
 
 
 def _judge(
@@ -354,15 +459,19 @@ class Verification:
     information: list[Finding] = field(default_factory=list)
     """Lint findings in applied files, shown but not judged (empty with `all_files`)."""
     all_files: bool = False
+    roundtrip: RoundtripResult | None = None
+    """None when no round trip was asked for, or when drift kept it from running."""
+    roundtrip_requested: bool = False
+    repeatables: list[RepeatableEntry] = field(default_factory=list)
 
     @property
     def exit_code(self) -> Exit:
         """The most serious failing check's code, whatever the order they are shown in: drift (5: `apply`
-        refuses to run), then a database that is not what the files say (8: an INVALID index, a rerun
-        that changes the catalog or fails), then lint findings (7: how files are written)."""
+        refuses to run), then a database that is not what the files say (8: an INVALID index, a rerun or
+        round trip that changes the catalog or fails), then lint findings (7: how files are written)."""
         if self.plan.problems:
             return Exit.DRIFT
-        if self.invalid_indexes or (self.rerun is not None and self.rerun.problems):
+        if self.invalid_indexes or any(r is not None and r.problems for r in (self.rerun, self.roundtrip)):
             return Exit.NOT_IDEMPOTENT
         if self.findings:
             return Exit.LINT
@@ -370,25 +479,36 @@ class Verification:
 
 
 async def verify(
-    settings: RunnerSettings, *, rerun: bool = False, all_files: bool = False, events: Events = _QUIET
+    settings: RunnerSettings,
+    *,
+    rerun: bool = False,
+    all_files: bool = False,
+    roundtrip: bool = False,
+    events: Events = _QUIET,
 ) -> Verification:
     """Names, checksums and order, lint, INVALID indexes; with `rerun`, every applied file is applied to a
     scratch database in order and run again right after, where it stands in the history, and the catalog
-    must not change (see `src.migrate.verify`; a role without CREATEDB is a ConfigError). Lint judges the
-    files not yet applied (findings in applied ones are information), or every file with `all_files`."""
+    must not change (see `src.migrate.verify`; a role without CREATEDB is a ConfigError). With `roundtrip`,
+    every pending file is applied, rolled back and applied again in a scratch database, the catalog compared
+    at each step. Lint judges the files not yet applied (findings in applied ones are information), or every
+    file with `all_files`."""
     from src.migrate import lint as linter
     from src.migrate import verify as verifier
 
-    files = files_module.discover(settings.migrations_dir)
+    folder = files_module.discover_all(settings.migrations_dir)
+    files = folder.migrations
     findings = linter.lint(files)
     async with connection(settings, "verify", events) as (conn, where):
         options = _options(settings)
         plan = await runner.read_plan(conn, files, options)
+        repeatables = await runner.read_repeatables(conn, folder.repeatables, options)
         async with conn.transaction():
             invalid = await verifier.invalid_indexes(conn)
-        rerun_result = None
+        rerun_result = roundtrip_result = None
         if rerun and not plan.problems:
             rerun_result = await verifier.rerun(conn, plan, where, options, note=events.note)
+        if roundtrip and not plan.problems:
+            roundtrip_result = await verifier.roundtrip(conn, plan, where, options, note=events.note)
     applied = () if all_files else {e.version for e in plan.entries if e.row is not None}
     judged, information = _judge(findings, files, applied)
     return Verification(
@@ -400,12 +520,16 @@ async def verify(
         rerun_requested=rerun,
         information=information,
         all_files=all_files,
+        roundtrip=roundtrip_result,
+        roundtrip_requested=roundtrip,
+        repeatables=repeatables,
     )
 
 
-def new(settings: RunnerSettings, name: str) -> Path:
-    """Write the next-numbered migration file from the template; needs no database."""
-    return files_module.new_file(settings.migrations_dir, name)
+def new(settings: RunnerSettings, name: str, *, down: bool = False) -> Path:
+    """Write the next-numbered migration file from the template (with `down`, its down file too); needs no
+    database."""
+    return files_module.new_file(settings.migrations_dir, name, down=down)
 
 
 async def repair(settings: RunnerSettings, *, events: Events = _QUIET) -> list[Repaired]:
@@ -500,6 +624,7 @@ __all__ = [
     "Events",
     "LintReport",
     "Probe",
+    "RollbackReport",
     "Status",
     "Verification",
     "apply",
@@ -513,6 +638,7 @@ __all__ = [
     "lint",
     "new",
     "repair",
+    "rollback",
     "settings",
     "status",
     "verify",

@@ -26,6 +26,7 @@ class Exit(IntEnum):
     NOT_IDEMPOTENT = 8
     NO_DEV_SERVER = 9
     READ_ONLY = 10
+    NO_DOWN_SCRIPT = 11
     INTERRUPTED = 130
     TERMINATED = 143
 
@@ -44,7 +45,9 @@ EXIT_CODES: dict[Exit, str] = {
     Exit.DRIFT: "files and ledger disagree (drift)",
     Exit.LOCK_TIMEOUT: "the lock wait ran out (the message names the holder)",
     Exit.LINT: "`lint` or `verify` found lint findings",
-    Exit.NOT_IDEMPOTENT: "`verify` found an INVALID index, or a rerun that changed the catalog or failed",
+    Exit.NOT_IDEMPOTENT: (
+        "`verify` found an INVALID index, or a rerun or round trip that changed the catalog or failed"
+    ),
     Exit.NO_DEV_SERVER: (
         "`migrate db status`/`url`: no dev server runs on the data folder; `db stop`: the server there was "
         "not started by `migrate db start` (left running)"
@@ -52,6 +55,7 @@ EXIT_CODES: dict[Exit, str] = {
     Exit.READ_ONLY: (
         "the server is read-only (a hot standby, or default_transaction_read_only): migrations need the primary"
     ),
+    Exit.NO_DOWN_SCRIPT: "`rollback` refused: a file it would undo has no down script (named in the message)",
     Exit.INTERRUPTED: "interrupted (Ctrl-C, SIGINT)",
     Exit.TERMINATED: "terminated (SIGTERM)",
 }
@@ -120,6 +124,12 @@ class LockTimeout(MigrateError):
     """Another runner held the migration lock for longer than the lock-wait limit (names the holder)."""
 
     exit_code = Exit.LOCK_TIMEOUT
+
+
+class NoDownScript(MigrateError):
+    """`rollback` would undo a file that has no `NNN_name.down.sql` (names every such file); nothing ran."""
+
+    exit_code = Exit.NO_DOWN_SCRIPT
 
 
 class MigrationFailed(MigrateError):

@@ -1,15 +1,18 @@
 """Migration files: their names, their text and their checksums. Reads files; never touches a database.
 
 A migration is a file named `NNN_description.sql`: three or more digits (the version, at most the
-ledger's bigint), an underscore, and a description of letters, digits, `_` or `-`. Other files in the
-folder (a README, dot-files) are ignored; a `.sql` file with any other name is an error, because a typo
-there would silently skip a migration. A file of comments or white space alone is a valid migration
-with no statements (a number kept after a squash, a placeholder), except the unedited `migrate new`
-template.
+ledger's bigint), an underscore, and a description of letters, digits, `_` or `-`. Beside it may lie
+`NNN_description.down.sql`, the SQL that undoes it (`migrate rollback` runs it), and the folder may hold
+repeatable scripts, `R__description.sql` (views, functions, grants), which run after the numbered files
+and again whenever they change. Other files in the folder (a README, dot-files) are ignored; a `.sql`
+file with any other name is an error, because a typo there would silently skip a migration. A file of
+comments or white space alone is a valid migration with no statements (a number kept after a squash, a
+placeholder), except the unedited `migrate new` template.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -19,6 +22,13 @@ from pathlib import Path
 from src.migrate.errors import ConfigError, MigrationFileError
 
 FILENAME_PATTERN = re.compile(r"^(?P<version>[0-9]{3,})_(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*)\.sql$")
+DOWN_PATTERN = re.compile(r"^(?P<version>[0-9]{3,})_(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*)\.down\.sql$")
+REPEATABLE_PATTERN = re.compile(r"^R__(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*)\.sql$")
+ALLOWED_NAMES = (
+    "expected NNN_description.sql (3 or more digits, '_', then letters, digits, '_' or '-'), e.g. "
+    "008_add_todo_index.sql; NNN_description.down.sql beside it to undo it; or R__description.sql for a "
+    "repeatable script"
+)
 BOM = "\ufeff"
 MAX_VERSION = 2**63 - 1
 """The ledger's `version` is a bigint."""
@@ -37,10 +47,23 @@ class MigrationFile:
     """The file's text as it is run: UTF-8, leading BOM removed, CRLF read as LF."""
     checksum: str
     """SHA-256 of `sql`, so a BOM or line-ending change made by an editor is not drift."""
+    kind: str = "up"
+    """'up' (a numbered migration), 'down' (`NNN_name.down.sql`, same version and name as its up file) or
+    'repeatable' (`R__name.sql`; its version is 0 and means nothing)."""
+    down: MigrationFile | None = None
+    """An up file's down file, when one lies beside it."""
 
     @property
     def filename(self) -> str:
         return self.path.name
+
+    @property
+    def down_checksum(self) -> str | None:
+        """The down file's checksum, as the ledger records it; None without one, or while it is the unedited
+        `migrate new --down` template (so writing it after its file was applied is an addition, not drift)."""
+        if self.down is None or self.down.unedited_template:
+            return None
+        return self.down.checksum
 
     @property
     def empty(self) -> bool:
@@ -77,17 +100,18 @@ def parse_filename(filename: str) -> tuple[int, str]:
     """`"007_add_index.sql"` -> `(7, "add_index")`; a `MigrationFileError` explains any other name."""
     match = FILENAME_PATTERN.match(filename)
     if match is None:
-        raise MigrationFileError(
-            f"{filename}: not a valid migration name; expected NNN_description.sql "
-            "(3 or more digits, '_', then letters, digits, '_' or '-'), e.g. 008_add_todo_index.sql"
-        )
-    version = int(match["version"])
+        raise MigrationFileError(f"{filename}: not a valid migration name; {ALLOWED_NAMES}")
+    return _checked_version(filename, match["version"]), match["name"]
+
+
+def _checked_version(filename: str, digits: str) -> int:
+    version = int(digits)
     if version > MAX_VERSION:
         raise MigrationFileError(
-            f"{filename}: version {match['version']} is out of range; versions go from 0 to {MAX_VERSION} "
+            f"{filename}: version {digits} is out of range; versions go from 0 to {MAX_VERSION} "
             "(the ledger's bigint): renumber the file"
         )
-    return version, match["name"]
+    return version
 
 
 def normalize(raw: bytes, filename: str) -> str:
@@ -119,22 +143,57 @@ def checksum(text: str) -> str:
 
 
 def load(path: Path) -> MigrationFile:
-    version, name = parse_filename(path.name)
-    return _load(path, version, name)
+    """One file of any kind: a migration, a down file or a repeatable script (see `classify`)."""
+    kind, version, name = classify(path.name)
+    return _load(path, version, name, kind)
 
 
-def _load(path: Path, version: int, name: str) -> MigrationFile:
+def classify(filename: str) -> tuple[str, int, str]:
+    """`(kind, version, name)` of a file name: `("up", 7, "add_index")`, `("down", 7, "add_index")` for
+    `007_add_index.down.sql`, `("repeatable", 0, "views")` for `R__views.sql`; a `MigrationFileError` lists
+    the allowed forms for any other name."""
+    down = DOWN_PATTERN.match(filename)
+    if down is not None:
+        return "down", _checked_version(filename, down["version"]), down["name"]
+    repeatable = REPEATABLE_PATTERN.match(filename)
+    if repeatable is not None:
+        return "repeatable", 0, repeatable["name"]
+    version, name = parse_filename(filename)
+    return "up", version, name
+
+
+def _load(path: Path, version: int, name: str, kind: str = "up") -> MigrationFile:
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
     except OSError as exc:
         raise MigrationFileError(f"{path.name}: cannot be read: {exc.strerror}") from None
     text = normalize(raw, path.name)
-    return MigrationFile(version=version, name=name, path=path, sql=text, checksum=checksum(text))
+    return MigrationFile(version=version, name=name, path=path, sql=text, checksum=checksum(text), kind=kind)
+
+
+@dataclass(frozen=True)
+class Folder:
+    """Everything in a migrations folder: the numbered files (each with its down file, if any) by version,
+    and the repeatable scripts by file name."""
+
+    migrations: list[MigrationFile]
+    repeatables: list[MigrationFile]
+
+    @property
+    def downs(self) -> dict[int, MigrationFile]:
+        return {f.version: f.down for f in self.migrations if f.down is not None}
 
 
 def discover(directory: Path) -> list[MigrationFile]:
-    """Every migration in `directory`, ordered by version; refuses bad names and duplicate versions.
+    """Every migration in `directory`, ordered by version (each with its down file); refuses bad names and
+    duplicate versions. Repeatable scripts are checked but left out (`discover_all` has them)."""
+    return discover_all(directory).migrations
+
+
+def discover_all(directory: Path) -> Folder:
+    """Every migration (with its down file) by version, and every repeatable script by name; refuses bad
+    names, duplicate versions and a down file without its up file.
 
     All problems with names are reported together, so one run shows everything to fix.
     """
@@ -152,27 +211,52 @@ def discover(directory: Path) -> list[MigrationFile]:
         raise ConfigError(f"migrations folder {directory} cannot be read: {exc.strerror}") from None
     problems: list[str] = []
     by_version: dict[int, list[tuple[os.DirEntry[str], str]]] = {}
+    downs: dict[int, list[tuple[os.DirEntry[str], str]]] = {}
+    repeatables: list[os.DirEntry[str]] = []
     for entry in entries:
         filename = entry.name
         if filename.startswith(".") or not filename.lower().endswith(".sql"):
             continue
         try:
-            version, name = parse_filename(filename)
+            kind, version, name = classify(filename)
         except MigrationFileError as exc:
             problems.append(str(exc))
             continue
         if not entry.is_file():
             problems.append(f"{filename}: is not a regular file")
             continue
-        by_version.setdefault(version, []).append((entry, name))
+        if kind == "repeatable":
+            repeatables.append(entry)
+        else:
+            (downs if kind == "down" else by_version).setdefault(version, []).append((entry, name))
     for version, named in sorted(by_version.items()):
         if len(named) > 1:
             names = ", ".join(entry.name for entry, _ in named)
             problems.append(f"{names}: {len(named)} files share version {version}; renumber all but one")
+    for version, named in sorted(downs.items()):
+        ups = by_version.get(version, [])
+        for entry, name in named:
+            if not ups:
+                problems.append(
+                    f"{entry.name}: a down file without its migration (no file is numbered {version}); "
+                    "delete it, or restore the migration it undoes"
+                )
+            elif all(up_name != name for _, up_name in ups):
+                problems.append(
+                    f"{entry.name}: its name does not match its migration {ups[0][0].name}; "
+                    f"name it {ups[0][0].name.removesuffix('.sql')}.down.sql"
+                )
     if problems:
         raise MigrationFileError("\n".join(problems))
-    first = [(version, *named[0]) for version, named in sorted(by_version.items())]
-    return [_load(directory / entry.name, version, name) for version, entry, name in first]
+    migrations = []
+    for version, named in sorted(by_version.items()):
+        entry, name = named[0]
+        down_entry = downs.get(version, [(None, "")])[0][0]
+        down = _load(directory / down_entry.name, version, name, "down") if down_entry is not None else None
+        up = _load(directory / entry.name, version, name)
+        migrations.append(up if down is None else dataclasses.replace(up, down=down))
+    scripts = [_load(directory / entry.name, 0, entry.name[3:-4], "repeatable") for entry in repeatables]
+    return Folder(migrations, scripts)
 
 
 TEMPLATE_MARKER = "migrate:template"
@@ -196,8 +280,24 @@ TEMPLATE = """\
 """
 
 
-def new_file(directory: Path, description: str) -> Path:
-    """Write the next-numbered migration from the template; the number keeps the folder's zero-padding."""
+DOWN_TEMPLATE = """\
+-- {filename}: undo {up}, for `migrate rollback`.
+--
+-- The runner runs this file in a transaction together with the deletion of {up}'s ledger row. Undo
+-- exactly what {up} does, newest change first, idempotently, and without CASCADE unless its own objects
+-- need it (a dependent object nobody expected then stops the rollback instead of going with it). E.g.:
+--   DROP INDEX IF EXISTS tasks.ix_example_note;
+--   ALTER TABLE tasks.example DROP COLUMN IF EXISTS note;
+--   DROP TABLE IF EXISTS tasks.example;
+-- `migrate verify --roundtrip` proves it: {up} applied, rolled back and applied again, schema compared.
+-- While the next line is here and the file holds no statement, `migrate rollback` refuses it.
+-- {marker}
+"""
+
+
+def new_file(directory: Path, description: str, *, down: bool = False) -> Path:
+    """Write the next-numbered migration from the template (with `down`, its down file beside it, from its
+    own template); the number keeps the folder's zero-padding. Returns the migration's path."""
     slug = re.sub(r"[^a-z0-9]+", "_", description.lower()).strip("_")
     if not slug:
         raise MigrationFileError(f"{description!r}: a migration name needs letters or digits")
@@ -206,4 +306,14 @@ def new_file(directory: Path, description: str) -> Path:
     width = max(3, len(existing[-1].filename.split("_", 1)[0])) if existing else 3
     path = directory / f"{version:0{width}d}_{slug}.sql"
     path.write_text(TEMPLATE.format(filename=path.name, marker=TEMPLATE_MARKER), encoding="utf-8")
+    if down:
+        undo = down_path(path)
+        undo.write_text(
+            DOWN_TEMPLATE.format(filename=undo.name, up=path.name, marker=TEMPLATE_MARKER), encoding="utf-8"
+        )
     return path
+
+
+def down_path(path: Path) -> Path:
+    """`007_x.sql` -> `007_x.down.sql`, beside it."""
+    return path.with_name(f"{path.name.removesuffix('.sql')}.down.sql")

@@ -10,11 +10,18 @@ Columns (documented in docs/migrations.md):
     hostname       text                the host the runner ran on
     kind           text                'applied' (its SQL ran) or 'baseline' (recorded without running)
     transactional  boolean             whether it ran inside a transaction with its ledger row
+    down_checksum  text                SHA-256 of its down file (NNN_name.down.sql) when it was applied;
+                                       NULL when it had none. Added in place to an older ledger (`upgrade`)
 
 Beside it, `<ledger>_audit` (e.g. public.migration_ledger_audit) keeps one row per deliberate change
-`migrate repair` made to the ledger: the action ('forget', 'repair'), the version, the ledger row before
-and after (jsonb), who, from which host, when, and a note. `ensure(..., audit=True)` creates it the first
-time a repair needs it, beside a ledger old or new (the ledger itself never changes shape).
+`migrate repair` or `migrate rollback` made to the ledger: the action ('forget', 'repair', 'rollback'),
+the version, the ledger row before and after (jsonb), who, from which host, when, and a note.
+`ensure(..., audit=True)` creates it the first time a repair or rollback needs it, beside a ledger old or
+new (and widens an older one's check of the actions).
+
+`<ledger>_repeatable` keeps one row per repeatable script (`R__name.sql`) that ran: its file name, the
+checksum it ran with, when, how long, who and from which host. It is created the first time a repeatable
+script runs.
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ class LedgerRow:
     hostname: str
     kind: str
     transactional: bool
+    down_checksum: str | None = None
+    """The down file's checksum when the file was applied (None: it had none, or an older ledger)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,11 @@ class LedgerTable:
     @property
     def qualified(self) -> str:
         return f'"{self.schema}"."{self.name}"'
+
+    @property
+    def repeatable(self) -> LedgerTable:
+        """The table of repeatable scripts beside the ledger: `<name>_repeatable`, within 63 bytes."""
+        return LedgerTable(self.schema, f"{self.name[:52]}_repeatable")
 
     @property
     def audit(self) -> LedgerTable:
@@ -111,8 +125,8 @@ async def ensure(conn: asyncpg.Connection, table: LedgerTable, *, audit: bool = 
     """Create the ledger if it is missing; with `audit`, its audit table too. Call it holding the runner's
     lock: concurrent CREATE TABLE IF NOT EXISTS can still fail on the catalog's unique index.
 
-    The audit table is made only when a change needs recording (`repair`), so `apply` leaves exactly the
-    ledger behind, as before it existed; a ledger made without it is upgraded in place here, idempotently
+    The audit table is made only when a change needs recording (`repair`, `rollback`), so `apply` leaves
+    exactly the ledger behind, as before it existed; a ledger made without it is upgraded in place here, idempotently
     (later calls find it). A role that may not create it gets a ConfigError and nothing changes.
     """
     if audit:
@@ -135,7 +149,8 @@ async def ensure(conn: asyncpg.Connection, table: LedgerTable, *, audit: bool = 
             applied_by    text NOT NULL DEFAULT current_user,
             hostname      text NOT NULL,
             kind          text NOT NULL DEFAULT 'applied' CHECK (kind IN ('applied', 'baseline')),
-            transactional boolean NOT NULL DEFAULT true
+            transactional boolean NOT NULL DEFAULT true,
+            down_checksum text
         );
         COMMENT ON TABLE {table.qualified} IS
             'Migrations applied by the migrate runner (src.migrate); one row per NNN_name.sql file.';
@@ -143,13 +158,43 @@ async def ensure(conn: asyncpg.Connection, table: LedgerTable, *, audit: bool = 
     )
 
 
+async def upgrade(conn: asyncpg.Connection, table: LedgerTable) -> None:
+    """Give a ledger made before down files its `down_checksum` column, in place and idempotently (a later
+    call finds it). Call it holding the runner's lock; a role that may not alter the ledger gets a
+    ConfigError and nothing changes."""
+    import asyncpg
+
+    if await fetchval(
+        conn,
+        "SELECT pg_catalog.to_regclass($1) IS NULL OR EXISTS (SELECT FROM pg_catalog.pg_attribute "
+        "WHERE attrelid = pg_catalog.to_regclass($1) AND attname = 'down_checksum' AND NOT attisdropped)",
+        table.qualified,
+    ):
+        return  # no ledger yet (`ensure` makes it with the column), or already upgraded
+    try:
+        await conn.execute(f"ALTER TABLE {table.qualified} ADD COLUMN IF NOT EXISTS down_checksum text")
+    except asyncpg.InsufficientPrivilegeError:
+        role = await conn.fetchval("SELECT current_user")
+        raise ConfigError(
+            f"cannot add the down_checksum column to the ledger {table}: this role ({role}) does not own it; "
+            "run the command once as its owner, so the ledger can record down files. Nothing was changed"
+        ) from None
+
+
 async def _ensure_audit(conn: asyncpg.Connection, table: LedgerTable) -> None:
     import asyncpg
 
-    if await exists(conn, table.audit):
-        return
     try:
-        await conn.execute(_AUDIT_DDL.format(audit=table.audit.qualified, ledger=table))
+        if await exists(conn, table.audit):
+            await _allow_every_action(conn, table)
+            return
+        await conn.execute(
+            _AUDIT_DDL.format(
+                audit=table.audit.qualified,
+                ledger=table,
+                action_check=_ACTION_CHECK,
+            )
+        )
     except asyncpg.InsufficientPrivilegeError:
         role = await conn.fetchval("SELECT current_user")
         raise ConfigError(
@@ -159,11 +204,33 @@ async def _ensure_audit(conn: asyncpg.Connection, table: LedgerTable) -> None:
         ) from None
 
 
+ACTIONS = ("forget", "repair", "rollback")
+_ACTION_CHECK = "CHECK (action IN (" + ", ".join(f"'{a}'" for a in ACTIONS) + "))"
+
+
+async def _allow_every_action(conn: asyncpg.Connection, table: LedgerTable) -> None:
+    """An audit table made before rollbacks were audited allows 'forget' and 'repair' only: widen its check,
+    in place and once (a later call finds 'rollback' in it)."""
+    rows = await fetch(
+        conn,
+        "SELECT conname, pg_catalog.pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint "
+        "WHERE conrelid = pg_catalog.to_regclass($1) AND contype = 'c'",
+        table.audit.qualified,
+    )
+    old = [name for name, definition in rows if "action" in definition and "'rollback'" not in definition]
+    if not old:
+        return
+    async with conn.transaction():
+        await conn.execute(
+            f'ALTER TABLE {table.audit.qualified} DROP CONSTRAINT "{old[0]}", ADD CONSTRAINT "{old[0]}" {_ACTION_CHECK}'
+        )
+
+
 _AUDIT_DDL = """
     CREATE TABLE IF NOT EXISTS {audit} (
         id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         at        timestamptz NOT NULL DEFAULT clock_timestamp(),
-        action    text NOT NULL CHECK (action IN ('forget', 'repair')),
+        action    text NOT NULL {action_check},
         version   bigint NOT NULL,
         before    jsonb,
         after     jsonb,
@@ -172,7 +239,7 @@ _AUDIT_DDL = """
         note      text NOT NULL
     );
     COMMENT ON TABLE {audit} IS
-        'Deliberate changes `migrate repair` made to {ledger}: the row before and after, who, when, why.';
+        'Deliberate changes `migrate repair` and `rollback` made to {ledger}: the row before and after, who, when.';
 """
 
 
@@ -190,8 +257,10 @@ async def read(conn: asyncpg.Connection, table: LedgerTable) -> list[LedgerRow]:
     try:
         rows = await fetch(
             conn,
-            f"SELECT version, name, checksum, applied_at, duration_ms, applied_by, hostname, kind, transactional "
-            f"FROM {table.qualified} ORDER BY version",
+            # to_jsonb: a ledger made before down files has no down_checksum column, and reads as NULL there.
+            f"SELECT version, name, checksum, applied_at, duration_ms, applied_by, hostname, kind, transactional, "
+            f"pg_catalog.to_jsonb(l) OPERATOR(pg_catalog.->>) 'down_checksum' FROM {table.qualified} AS l "
+            "ORDER BY version",
         )
     except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
         return []
@@ -209,19 +278,16 @@ async def record(
     duration_ms: float,
     kind: str = "applied",
     transactional: bool = True,
+    down_checksum: str | None = None,
 ) -> None:
-    await fetch(
-        conn,
-        f"INSERT INTO {table.qualified} (version, name, checksum, duration_ms, hostname, kind, transactional) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        version,
-        name,
-        checksum,
-        duration_ms,
-        socket.gethostname(),
-        kind,
-        transactional,
-    )
+    """One row; `down_checksum` needs the column (`upgrade`), so it is named only when given."""
+    columns = "version, name, checksum, duration_ms, hostname, kind, transactional"
+    values: list[object] = [version, name, checksum, duration_ms, socket.gethostname(), kind, transactional]
+    if down_checksum is not None:
+        columns += ", down_checksum"
+        values.append(down_checksum)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+    await fetch(conn, f"INSERT INTO {table.qualified} ({columns}) VALUES ({placeholders})", *values)
 
 
 async def durations(conn: asyncpg.Connection, table: LedgerTable, versions: list[int]) -> dict[int, float]:
@@ -268,3 +334,111 @@ async def forget(conn: asyncpg.Connection, table: LedgerTable, *, version: int, 
         socket.gethostname(),
         note,
     )
+
+
+async def record_down(
+    conn: asyncpg.Connection, table: LedgerTable, *, version: int, down_checksum: str | None, note: str
+) -> None:
+    """Record a new down-file checksum for an applied version, with an audit row (one statement)."""
+    await fetch(
+        conn,
+        f"""
+        WITH old AS (SELECT * FROM {table.qualified} WHERE version = $1),
+             new AS (UPDATE {table.qualified} SET down_checksum = $2 WHERE version = $1 RETURNING *)
+        INSERT INTO {table.audit.qualified} (action, version, before, after, hostname, note)
+        SELECT 'repair', old.version, to_jsonb(old), to_jsonb(new), $3, $4 FROM old, new
+        """,
+        version,
+        down_checksum,
+        socket.gethostname(),
+        note,
+    )
+
+
+async def remove(conn: asyncpg.Connection, table: LedgerTable, *, version: int, note: str) -> bool:
+    """Delete a rolled-back version's row (in its down file's transaction), keeping it in an audit row (one
+    statement: both or neither); whether there was one."""
+    rows = await fetch(
+        conn,
+        f"""
+        WITH gone AS (DELETE FROM {table.qualified} WHERE version = $1 RETURNING *)
+        INSERT INTO {table.audit.qualified} (action, version, before, hostname, note)
+        SELECT 'rollback', gone.version, to_jsonb(gone), $2, $3 FROM gone RETURNING version
+        """,
+        version,
+        socket.gethostname(),
+        note,
+    )
+    return bool(rows)
+
+
+@dataclass(frozen=True)
+class RepeatableRow:
+    filename: str
+    checksum: str
+    applied_at: datetime
+    duration_ms: float
+    applied_by: str
+    hostname: str
+
+
+async def read_repeatables(conn: asyncpg.Connection, table: LedgerTable) -> list[RepeatableRow]:
+    """The repeatable scripts' rows by file name; none when the table is not there yet."""
+    import asyncpg
+
+    if conn.is_in_transaction() and not await exists(conn, table.repeatable):
+        return []  # the missing table's error would abort the transaction (see `read`)
+    try:
+        rows = await fetch(
+            conn,
+            f"SELECT filename, checksum, applied_at, duration_ms, applied_by, hostname "
+            f"FROM {table.repeatable.qualified} ORDER BY filename",
+        )
+    except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
+        return []
+    return [RepeatableRow(*row) for row in rows]
+
+
+async def ensure_repeatables(conn: asyncpg.Connection, table: LedgerTable) -> None:
+    """Create the repeatable scripts' table beside the ledger (and the ledger) if missing; under the lock."""
+    await ensure(conn, table)
+    if await exists(conn, table.repeatable):
+        return
+    await conn.execute(
+        f"""
+        CREATE TABLE IF NOT EXISTS {table.repeatable.qualified} (
+            filename     text PRIMARY KEY,
+            checksum     text NOT NULL,
+            applied_at   timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+            duration_ms  double precision NOT NULL,
+            applied_by   text NOT NULL DEFAULT current_user,
+            hostname     text NOT NULL
+        );
+        COMMENT ON TABLE {table.repeatable.qualified} IS
+            'Repeatable scripts (R__name.sql) the migrate runner ran, each with the checksum it last ran with.';
+        """
+    )
+
+
+async def record_repeatable(
+    conn: asyncpg.Connection, table: LedgerTable, *, filename: str, checksum: str, duration_ms: float
+) -> None:
+    await fetch(
+        conn,
+        f"""
+        INSERT INTO {table.repeatable.qualified} (filename, checksum, duration_ms, hostname) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (filename) DO UPDATE SET checksum = excluded.checksum, duration_ms = excluded.duration_ms,
+            applied_at = pg_catalog.clock_timestamp(), applied_by = current_user, hostname = excluded.hostname
+        """,
+        filename,
+        checksum,
+        duration_ms,
+        socket.gethostname(),
+    )
+
+
+async def forget_repeatables(conn: asyncpg.Connection, table: LedgerTable) -> None:
+    """Drop every repeatable script's row, so the next `apply` runs them all again (after a rollback, whose
+    down files may have dropped what they made)."""
+    if await exists(conn, table.repeatable):
+        await fetch(conn, f"DELETE FROM {table.repeatable.qualified}")

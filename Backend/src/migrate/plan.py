@@ -1,9 +1,12 @@
 """Planning: compare the files with the ledger and decide what to apply. Pure: no I/O, easy to test.
 
 Every version ends in one state. `applied` and `pending` are normal; the others are drift, which
-`apply` refuses (before it touches anything) and `status` reports:
+`status` and `verify` report and `apply` and `rollback` refuse (before touching anything; `apply`
+applies despite an edited down file, which only a rollback would run):
     edited        an applied file's checksum differs from the ledger's
     renamed       an applied file's description differs from the ledger's
+    down edited   an applied file's down file differs from (or was deleted since) the one it was applied
+                  with; a down file added after the apply is not drift (the ledger recorded none)
     missing       the ledger has a version whose file is gone
     out of order  a pending file is numbered below the newest applied version
 """
@@ -24,11 +27,12 @@ class State(StrEnum):
     PENDING = "pending"
     EDITED = "edited"
     RENAMED = "renamed"
+    DOWN_EDITED = "down edited"
     MISSING = "missing"
     OUT_OF_ORDER = "out of order"
 
 
-PROBLEM_STATES = frozenset({State.EDITED, State.RENAMED, State.MISSING, State.OUT_OF_ORDER})
+PROBLEM_STATES = frozenset({State.EDITED, State.RENAMED, State.DOWN_EDITED, State.MISSING, State.OUT_OF_ORDER})
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,16 @@ class Entry:
                 f"{self.label}: version {self.version} was applied as {self.row.name!r}; rename the file "
                 "back, or record the new name with `migrate repair`"
             )
+        if self.state is State.DOWN_EDITED:
+            assert self.file is not None
+            assert self.row is not None
+            down = f"{self.file.filename.removesuffix('.sql')}.down.sql"
+            now = f"file now {self.file.down_checksum}" if self.file.down is not None else "file now deleted"
+            return (
+                f"{down}: edited after {self.label} was applied (ledger down checksum {self.row.down_checksum}, "
+                f"{now}); restore the down file as it was, or if the change is deliberate, record it with "
+                "`migrate repair`"
+            )
         if self.state is State.MISSING:
             assert self.row is not None
             return (
@@ -86,7 +100,14 @@ class Plan:
 
     @property
     def problems(self) -> list[str]:
+        """Every drift, for `status` and `verify`."""
         return [p for e in self.entries if (p := e.problem()) is not None]
+
+    @property
+    def blocking(self) -> list[str]:
+        """The drift `apply` refuses: all of it but an edited down file, which only `rollback` runs (and
+        refuses when it is on its way)."""
+        return [p for e in self.entries if e.state is not State.DOWN_EDITED and (p := e.problem()) is not None]
 
     def count(self, state: State) -> int:
         return sum(1 for e in self.entries if e.state is state)
@@ -99,10 +120,10 @@ class Plan:
         if pending:
             shown = ", ".join(pending[:5]) + (f" and {len(pending) - 5} more" if len(pending) > 5 else "")
             reasons.append(f"{len(pending)} migration(s) pending ({shown}); run `migrate apply`")
-        return reasons + self.problems
+        return reasons + self.blocking
 
     def raise_for_drift(self) -> None:
-        problems = self.problems
+        problems = self.blocking
         if problems:
             raise DriftError("\n".join(problems))
 
@@ -131,6 +152,8 @@ def make_plan(
                 state = State.EDITED
             elif file.name != row.name:
                 state = State.RENAMED
+            elif row.down_checksum is not None and row.down_checksum != file.down_checksum:
+                state = State.DOWN_EDITED
             else:
                 state = State.APPLIED
             entries.append(Entry(version, file.name, state, file, row))

@@ -27,6 +27,9 @@ class Repaired:
     file: MigrationFile
     old_name: str
     old_checksum: str
+    old_down_checksum: str | None = None
+    down: bool = False
+    """The down file was what changed (its checksum was `old_down_checksum`; name and checksum stand)."""
 
 
 async def repair(conn: asyncpg.Connection, files: Sequence[MigrationFile], options: Options) -> list[Repaired]:
@@ -44,23 +47,36 @@ async def repair(conn: asyncpg.Connection, files: Sequence[MigrationFile], optio
                 + "\nrepair records edits and renames and never forgets an applied file unasked; nothing was "
                 "changed. If a file was deleted on purpose (a squash), `migrate repair --forget N` drops its row"
             )
-        changed = [e for e in plan.entries if e.state in (State.EDITED, State.RENAMED)]
+        changed = [e for e in plan.entries if e.state in (State.EDITED, State.RENAMED, State.DOWN_EDITED)]
         if not changed:
             return []
         await ledger.ensure(conn, options.ledger, audit=True)  # made the first time a change needs it
         repaired = []
-        for entry in changed:
-            assert entry.file is not None
-            assert entry.row is not None
-            await ledger.update(
-                conn,
-                options.ledger,
-                version=entry.version,
-                name=entry.file.name,
-                checksum=entry.file.checksum,
-                note=f"migrate repair: accepted {entry.file.filename} as it is now ({entry.state.value})",
-            )
-            repaired.append(Repaired(entry.file, entry.row.name, entry.row.checksum))
+        async with conn.transaction():
+            for entry in changed:
+                assert entry.file is not None
+                assert entry.row is not None
+                if entry.state is State.DOWN_EDITED:
+                    await ledger.record_down(
+                        conn,
+                        options.ledger,
+                        version=entry.version,
+                        down_checksum=entry.file.down_checksum,
+                        note=f"migrate repair: accepted the down file of {entry.file.filename} as it is now",
+                    )
+                    repaired.append(
+                        Repaired(entry.file, entry.row.name, entry.row.checksum, entry.row.down_checksum, down=True)
+                    )
+                    continue
+                await ledger.update(
+                    conn,
+                    options.ledger,
+                    version=entry.version,
+                    name=entry.file.name,
+                    checksum=entry.file.checksum,
+                    note=f"migrate repair: accepted {entry.file.filename} as it is now ({entry.state.value})",
+                )
+                repaired.append(Repaired(entry.file, entry.row.name, entry.row.checksum))
         return repaired
 
 
@@ -157,14 +173,16 @@ async def baseline(
                 f"the ledger {options.ledger} already has {len(rows)} row(s) (up to version {rows[-1].version}); "
                 "baseline only adopts a database the runner has never applied to"
             )
-        for file in adopted:
-            await ledger.record(
-                conn,
-                options.ledger,
-                version=file.version,
-                name=file.name,
-                checksum=file.checksum,
-                duration_ms=0.0,
-                kind="baseline",
-            )
+        async with conn.transaction():
+            for file in adopted:
+                await ledger.record(
+                    conn,
+                    options.ledger,
+                    version=file.version,
+                    name=file.name,
+                    checksum=file.checksum,
+                    duration_ms=0.0,
+                    kind="baseline",
+                    down_checksum=file.down_checksum,
+                )
         return adopted

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -26,10 +26,21 @@ import asyncpg
 
 from src.migrate import diagnosis, indexes, ledger, lock, pooling, script, session, sql
 from src.migrate.diagnosis import BatchFailed, is_connection_lost
-from src.migrate.errors import LockTimeout, MigrateError, MigrationFailed, ReadOnlyServer
+from src.migrate.errors import (
+    ConfigError,
+    ConnectionFailed,
+    DriftError,
+    LockTimeout,
+    MigrateError,
+    MigrationFailed,
+    MigrationFileError,
+    ReadOnlyServer,
+)
 from src.migrate.files import MigrationFile
 from src.migrate.ledger import LedgerTable
 from src.migrate.plan import Plan, make_plan
+from src.migrate.repeatable import RepeatableEntry, due, plan_repeatables
+from src.migrate.rollback import RollbackPlan, Step, choose
 from src.migrate.script import TransactionMode
 from src.migrate.session import DEFAULT as DEFAULT_SESSION
 from src.migrate.session import SessionSettings
@@ -195,6 +206,8 @@ class _Job:
         """The plan again, under the lock: another runner may have applied some or all of it meanwhile."""
         plan = await read_plan(self.conn, self.files, self.options)
         plan.raise_for_drift()
+        if any(f.down_checksum is not None for f in plan.to_apply):
+            await ledger.upgrade(self.conn, self.options.ledger)  # a ledger made before down files gets their column
         if not self.unparsed:
             for file in plan.to_apply:
                 if file.version not in self.parsed:
@@ -549,6 +562,7 @@ class _Run:
                     checksum=file.checksum,
                     duration_ms=duration_ms,
                     transactional=False,
+                    down_checksum=file.down_checksum,
                 )
         except asyncpg.PostgresError as exc:
             if is_connection_lost(exc):
@@ -560,3 +574,285 @@ class _Run:
 def _discards_all(statement: sql.Statement) -> bool:
     """DISCARD ALL: it also releases the session's advisory locks, the runner's among them."""
     return statement.kind == "DiscardStmt" and getattr(statement.node.target, "name", "") == "DISCARD_ALL"
+
+
+@dataclass
+class RollbackResult:
+    plan: RollbackPlan
+    """What was to be undone, as chosen under the lock (or without it, when there was nothing to do)."""
+    rolled_back: list[Applied]
+    """The down files that ran, newest first (`Applied.file` is the down file)."""
+    lock_wait_s: float | None
+
+    @property
+    def head(self) -> int | None:
+        return self.plan.head
+
+
+async def rollback(
+    conn: asyncpg.Connection,
+    files: Sequence[MigrationFile],
+    options: Options,
+    *,
+    to: int | None = None,
+    steps: int | None = None,
+    progress: Progress | None = None,
+    lock_connection: LockConnector | None = None,
+) -> RollbackResult:
+    """Undo applied files newest first by running their down files (`rollback.choose` picks them and refuses
+    a missing file or down file, before anything runs). Each down file runs in a transaction of its own
+    together with the deletion of its ledger row (a down file PostgreSQL refuses in a transaction runs
+    statement by statement, then its row goes), under the runner's lock, as `apply` takes it."""
+    chosen = choose(await read_plan(conn, files, options), to=to, steps=steps)
+    if not chosen.steps:
+        return RollbackResult(chosen, [], None)
+    parsed = {s.down.version: sql.parse(s.down) for s in chosen.steps}  # a malformed down file: nothing runs
+    done: list[Applied] = []
+    async with _locked(conn, options, progress, lock_connection) as waited:
+        again = choose(await read_plan(conn, files, options), to=to, steps=steps)
+        if [s.row for s in again.steps] != [s.row for s in chosen.steps]:
+            raise DriftError("the ledger changed while rollback waited for the lock; nothing was changed, run it again")
+        await ledger.ensure(conn, options.ledger, audit=True)  # each undone row is kept there
+        for step in chosen.steps:
+            statements = parsed[step.down.version]
+            in_transaction = all(s.transactional for s in statements)
+            if progress is not None:
+                progress.starting(step.down, in_transaction)
+            try:
+                try:
+                    took = await _undo(conn, options.ledger, step, statements, in_transaction, done, options.session)
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                    stays = f"{step.file.filename} stays applied in the ledger.{_undone_before(done)}"
+                    raise _unexpected(step.down, exc, stays, "rollback") from exc
+            except MigrateError:
+                if progress is not None:
+                    progress.failed_at(step.down, ())
+                raise
+            result = Applied(step.down, took, in_transaction)
+            done.append(result)
+            if progress is not None:
+                progress.finished(result)
+        return RollbackResult(chosen, done, waited)
+
+
+@contextlib.asynccontextmanager
+async def _locked(
+    conn: asyncpg.Connection, options: Options, progress: Progress | None, lock_connection: LockConnector | None
+) -> AsyncIterator[float]:
+    """The migration lock for work on `conn` in several transactions: held by an open transaction on a
+    connection `lock_connection` opens (right behind any pooler), or else a session-level lock on `conn`.
+    Yields the seconds waited."""
+    key = lock.lock_key(options.ledger)
+    on_busy = progress.lock_busy if progress is not None else None
+    try:
+        if lock_connection is None:
+            waited = await lock.acquire(conn, key, wait=options.lock_wait, on_busy=on_busy)
+            try:
+                yield waited
+            finally:
+                if not conn.is_closed():
+                    with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                        await lock.release(conn, key)
+            return
+        holder = await lock_connection()
+        try:
+            async with lock.held(holder, key, wait=options.lock_wait, on_busy=on_busy) as waited:
+                await session.apply_local(holder, options.session)
+                yield waited
+        finally:
+            with contextlib.suppress(asyncpg.InterfaceError, OSError):
+                await holder.close(timeout=5)
+    finally:
+        if not conn.is_closed():
+            # A file's DEALLOCATE ALL or DISCARD ALL may have removed the statements asyncpg keeps prepared.
+            await conn.reload_schema_state()
+
+
+def _unexpected(file: MigrationFile, exc: BaseException, consequence: str, command: str) -> MigrateError:
+    """A failure outside the file's statements (its statements' own errors are MigrateErrors already): a
+    lost connection, or the transaction's COMMIT (a deferred constraint, a serialization failure)."""
+    if not isinstance(exc, asyncpg.PostgresError) or is_connection_lost(exc):
+        return ConnectionFailed(
+            f"{file.filename}: lost the connection to the server while running it ({exc.__class__.__name__}: "
+            f"{exc}). {diagnosis.LOST_TRANSACTION}{consequence} Run `migrate {command}` again once the server is back."
+        )
+    return diagnosis.commit_failed([file], exc, consequence)
+
+
+def down_name(up: MigrationFile) -> str:
+    return up.down.filename if up.down is not None else f"{up.filename.removesuffix('.sql')}.down.sql"
+
+
+def _undone_before(done: Sequence[Applied]) -> str:
+    if not done:
+        return ""
+    names = ", ".join(a.file.filename.removesuffix(".down.sql") + ".sql" for a in done)
+    return f" Rolled back before it in this run, and no longer applied: {names}."
+
+
+async def _undo(
+    conn: asyncpg.Connection,
+    table: LedgerTable,
+    step: Step,
+    statements: list[sql.Statement],
+    in_transaction: bool,
+    done: Sequence[Applied],
+    settings: SessionSettings,
+) -> float:
+    """Run one down file and delete its file's ledger row; the milliseconds its SQL took."""
+    down, up = step.down, step.file
+    if in_transaction:
+        consequence = (
+            f"Nothing from {down.filename} took effect (its transaction was rolled back) and {up.filename} stays "
+            f"applied in the ledger.{_undone_before(done)}"
+        )
+        async with conn.transaction():
+            await session.apply_local(conn, settings)
+            started = time.perf_counter()
+            await diagnosis.run_statements(conn, down, statements, consequence=consequence)
+            took = (time.perf_counter() - started) * 1000
+            await _forget_row(conn, table, up, consequence)
+        return took
+    consequence = (
+        f"{down.filename} runs outside a transaction (it has statements PostgreSQL refuses inside one), so the "
+        f"statements before this one took effect; {up.filename} stays applied in the ledger. Fix it and run "
+        f"`migrate rollback` again (its statements should be idempotent: DROP ... IF EXISTS).{_undone_before(done)}"
+    )
+    await session.apply_session(conn, settings)
+    started = time.perf_counter()
+    await diagnosis.run_statements(conn, down, statements, consequence=consequence)
+    took = (time.perf_counter() - started) * 1000
+    async with conn.transaction():
+        await session.apply_local(conn, settings)
+        await _forget_row(
+            conn,
+            table,
+            up,
+            f"Its statements took effect, but {up.filename} is still recorded as applied; delete its ledger row "
+            f"once the cause is fixed, or run `migrate rollback` again.{_undone_before(done)}",
+        )
+    return took
+
+
+async def _forget_row(conn: asyncpg.Connection, table: LedgerTable, up: MigrationFile, consequence: str) -> None:
+    """The ledger side of a rollback, under `script.GUARD` (whatever the down file SET): the file's row goes,
+    and so do the repeatable scripts' rows, so the next apply runs them all again (a down file may have
+    dropped what they made)."""
+    try:
+        await conn.execute(script.GUARD)
+        note = f"migrate rollback: ran {down_name(up)} to undo {up.filename}"
+        if not await ledger.remove(conn, table, version=up.version, note=note):
+            gone = f"{up.filename}: its ledger row was gone when rollback came to delete it."
+            raise MigrationFailed(f"{gone} {consequence}")
+        await ledger.forget_repeatables(conn, table)
+    except asyncpg.PostgresError as exc:
+        if is_connection_lost(exc):
+            raise
+        raise diagnosis.bookkeeping_failed([up], exc, consequence) from exc
+
+
+@dataclass
+class RepeatablesResult:
+    entries: list[RepeatableEntry]
+    """Every repeatable script and row, as read under the lock (or without it, when none was due)."""
+    ran: list[Applied]
+    lock_wait_s: float | None
+
+
+async def read_repeatables(
+    conn: asyncpg.Connection, scripts: Sequence[MigrationFile], options: Options
+) -> list[RepeatableEntry]:
+    if conn.is_in_transaction():
+        return plan_repeatables(scripts, await ledger.read_repeatables(conn, options.ledger))
+    async with conn.transaction():  # its round trips on one server connection, behind any pooler
+        return plan_repeatables(scripts, await ledger.read_repeatables(conn, options.ledger))
+
+
+async def apply_repeatables(
+    conn: asyncpg.Connection,
+    scripts: Sequence[MigrationFile],
+    options: Options,
+    progress: Progress | None = None,
+    *,
+    lock_connection: LockConnector | None = None,
+) -> RepeatablesResult:
+    """Run every repeatable script that never ran or changed since (in file-name order), each in a
+    transaction of its own with its row, under the runner's lock. A failing one rolls back its own
+    transaction (its row unchanged) and stops the run; the ones before it stay run."""
+    entries = await read_repeatables(conn, scripts, options)
+    if not due(entries):
+        return RepeatablesResult(entries, [], None)
+    parsed = {f.filename: repeatable_statements(f) for f in due(entries)}
+    ran: list[Applied] = []
+    async with _locked(conn, options, progress, lock_connection) as waited:
+        entries = await read_repeatables(conn, scripts, options)
+        try:
+            await ledger.ensure_repeatables(conn, options.ledger)
+        except asyncpg.InsufficientPrivilegeError:
+            raise ConfigError(
+                f"cannot create {options.ledger.repeatable}, where repeatable scripts are recorded: this role may "
+                f"not create tables in schema {options.ledger.schema}; run apply once as a role that may. The "
+                "numbered migrations stay applied; no repeatable script ran"
+            ) from None
+        for file in due(entries):
+            statements = parsed.get(file.filename) or repeatable_statements(file)
+            if progress is not None:
+                progress.starting(file, True)
+            before = f" Run before it, and kept: {', '.join(a.file.filename for a in ran)}." if ran else ""
+            consequence = (
+                f"Nothing from {file.filename} took effect and its ledger row is unchanged; the numbered "
+                f"migrations stay applied.{before}"
+            )
+            try:
+                try:
+                    took = await _run_repeatable(conn, options.ledger, file, statements, consequence, options.session)
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                    raise _unexpected(file, exc, consequence, "apply") from exc
+            except MigrateError:
+                if progress is not None:
+                    progress.failed_at(file, ())
+                raise
+            result = Applied(file, took, transactional=True)
+            ran.append(result)
+            if progress is not None:
+                progress.finished(result)
+        return RepeatablesResult(entries, ran, waited)
+
+
+async def _run_repeatable(
+    conn: asyncpg.Connection,
+    table: LedgerTable,
+    file: MigrationFile,
+    statements: list[sql.Statement],
+    consequence: str,
+    settings: SessionSettings,
+) -> float:
+    """One repeatable script and its row, in one transaction; the milliseconds its SQL took."""
+    async with conn.transaction():
+        await session.apply_local(conn, settings)
+        started = time.perf_counter()
+        await diagnosis.run_statements(conn, file, statements, consequence=consequence)
+        took = (time.perf_counter() - started) * 1000
+        try:
+            await conn.execute(script.GUARD)
+            await ledger.record_repeatable(
+                conn, table, filename=file.filename, checksum=file.checksum, duration_ms=took
+            )
+        except asyncpg.PostgresError as exc:
+            if is_connection_lost(exc):
+                raise
+            raise diagnosis.bookkeeping_failed([file], exc, consequence) from exc
+    return took
+
+
+def repeatable_statements(file: MigrationFile) -> list[sql.Statement]:
+    """A repeatable script's statements; refused when one cannot run in a transaction, as it must."""
+    statements = sql.parse(file)
+    for statement in statements:
+        if not statement.transactional:
+            line, column = sql.line_and_column(file.sql, statement.offset)
+            raise MigrationFileError(
+                f"{file.filename}:{line}:{column}: a repeatable script runs in a transaction, and PostgreSQL "
+                "refuses this statement inside one; move it to a numbered migration"
+            )
+    return statements

@@ -180,11 +180,21 @@ class Batch:
 def ledger_insert(table: LedgerTable, files: Sequence[MigrationFile], hostname: str) -> str:
     """One INSERT of the rows of `files`, the files of one batch (after `_mark(0)` .. `_mark(len(files))`)."""
     host = literal(hostname)
+    # The down_checksum column is named only when a file has a down file: a ledger made before down files
+    # then needs no upgrade (the runner upgrades it first when one does).
+    downs = any(file.down_checksum is not None for file in files)
+
+    def down(file: MigrationFile) -> str:
+        if not downs:
+            return ""
+        return f", {literal(file.down_checksum)}" if file.down_checksum is not None else ", NULL"
+
     rows = ",\n".join(
-        f"({file.version}, {literal(file.name)}, {literal(file.checksum)}, {_since(index)}, {host})"
+        f"({file.version}, {literal(file.name)}, {literal(file.checksum)}, {_since(index)}, {host}{down(file)})"
         for index, file in enumerate(files, start=1)
     )
-    return f"INSERT INTO {table.qualified} (version, name, checksum, duration_ms, hostname) VALUES\n{rows};\n"
+    columns = "version, name, checksum, duration_ms, hostname" + (", down_checksum" if downs else "")
+    return f"INSERT INTO {table.qualified} ({columns}) VALUES\n{rows};\n"
 
 
 def _batch(

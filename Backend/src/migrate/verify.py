@@ -1,5 +1,5 @@
-"""`migrate verify`: prove the folder and the database agree, and (with --rerun) that every applied file
-is idempotent where it stands in the history.
+"""`migrate verify`: prove the folder and the database agree, (with --rerun) that every applied file
+is idempotent where it stands in the history, and (with --roundtrip) that every pending file is reversible.
 
 The rerun does not touch the real database. It builds a scratch database on the same server (`CREATE
 DATABASE migrate_verify_<hex>` from template0, with the real database's encoding and locale), applies the
@@ -10,6 +10,12 @@ written for, not the final one. A transactional file is re-run in a transaction 
 file PostgreSQL refuses in a transaction is re-run outside one, which the disposable database allows.
 The scratch database is dropped at the end (`DROP DATABASE ... WITH (FORCE)`), on an error or Ctrl-C too.
 Cluster-wide objects a file creates (roles, tablespaces) outlive it; files create them idempotently.
+
+The round trip works in a scratch database too: the applied files are applied first, then each pending
+file in turn is applied, rolled back with its down file and applied again, the catalog compared at each
+step: after the rollback it must be what it was before the file, after the second apply what the first
+gave. Last, when every pending file passed, all of them are rolled back together and applied again, the
+same way. The ledger's own tables are left out of the comparison.
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ import asyncpg
 
 from src.migrate import catalog, runner, sql
 from src.migrate.connect import connect
-from src.migrate.errors import ConfigError, ConnectionFailed, MigrationFailed
+from src.migrate.errors import ConfigError, ConnectionFailed, MigrateError, MigrationFailed
 from src.migrate.files import MigrationFile
+from src.migrate.ledger import LedgerTable
 from src.migrate.plan import Plan, State
 from src.migrate.script import TransactionMode
 from src.postgres.settings import ConnectionSettings
@@ -132,6 +139,7 @@ async def scratch_database(
     where: ConnectionSettings,
     *,
     note: Callable[[str], None] | None = None,
+    purpose: str = "verify --rerun",
 ) -> AsyncIterator[asyncpg.Connection]:
     """A connection to a new, empty database on `conn`'s server (from template0, with the encoding and locale
     of `conn`'s database), dropped with everything in it when the block ends, however it ends."""
@@ -141,14 +149,15 @@ async def scratch_database(
         await conn.execute(statement)
     except asyncpg.InsufficientPrivilegeError:
         raise ConfigError(
-            f"verify --rerun: role {user} lacks the CREATEDB privilege, which the rerun needs for its scratch "
-            f"database; grant it (ALTER ROLE {user} CREATEDB) or run verify --rerun as a role that has it"
+            f"{purpose}: role {user} lacks the CREATEDB privilege, which the {purpose.removeprefix('verify --')} "
+            "needs for its scratch "
+            f"database; grant it (ALTER ROLE {user} CREATEDB) or run {purpose} as a role that has it"
         ) from None
     try:
         try:
             scratch = await connect(replace(where, database=name), command="verify")
         except ConnectionFailed as exc:
-            raise ConnectionFailed(f"verify --rerun: cannot connect to its scratch database {name}: {exc}") from exc
+            raise ConnectionFailed(f"{purpose}: cannot connect to its scratch database {name}: {exc}") from exc
         try:
             yield scratch
         finally:
@@ -190,6 +199,155 @@ async def _drop(
     except (ConnectionFailed, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         if note is not None:
             note(f"could not drop the scratch database {name} ({exc}); drop it with: {statement}")
+
+
+@dataclass
+class RoundtripResult:
+    checked: list[str] = field(default_factory=list)
+    """Pending files applied, rolled back and applied again in the scratch database without a difference."""
+    problems: list[str] = field(default_factory=list)
+    together: bool = False
+    """Whether the pending files were also rolled back all together and applied again (more than one)."""
+
+
+class _Stop(Exception):
+    """The round trip cannot go on: the scratch database is no longer what the next step needs."""
+
+
+async def roundtrip(
+    conn: asyncpg.Connection,
+    plan: Plan,
+    where: ConnectionSettings,
+    options: runner.Options,
+    *,
+    note: Callable[[str], None] | None = None,
+) -> RoundtripResult:
+    """Apply every file `plan` shows pending (after the applied ones), roll it back and apply it again, in
+    a scratch database created through `conn` and dropped at the end, comparing the catalog at each step.
+    Stops at the first difference or failure, since the files after it would be judged on a database
+    their author did not mean; a pending file without a down file is a problem, and the trip goes on."""
+    applied = [e.file for e in plan.entries if e.state is State.APPLIED and e.file is not None]
+    pending = list(plan.to_apply)
+    result = RoundtripResult()
+    if not pending:
+        return result
+    each = replace(options, target=None, allow_out_of_order=False, transaction=TransactionMode.PER_FILE)
+    async with scratch_database(conn, where, note=note, purpose="verify --roundtrip") as scratch:
+        trip = _Trip(scratch, each, result)
+        try:
+            await trip.apply(applied, applied[-1] if applied else None, "when the applied files before it are applied")
+            start = await trip.schema()
+            for index, file in enumerate(pending):
+                await trip.one(applied + pending[: index + 1], file)
+            if len(pending) > 1 and not result.problems:
+                await trip.together(applied + pending, pending, start)
+        except _Stop:
+            pass
+    return result
+
+
+class _Trip:
+    def __init__(self, conn: asyncpg.Connection, options: runner.Options, result: RoundtripResult) -> None:
+        self.conn, self.options, self.result = conn, options, result
+
+    async def schema(self) -> catalog.Snapshot:
+        return _without_ledger(await catalog.snapshot(self.conn), self.options.ledger)
+
+    async def apply(self, files: Sequence[MigrationFile], last: MigrationFile | None, when: str) -> None:
+        if last is None:
+            return
+        try:
+            await runner.apply(self.conn, files, self.options)
+        except MigrateError as exc:
+            self.result.problems.append(f"{last.filename}: fails {when} in a scratch database: {_first_line(exc)}")
+            raise _Stop from exc
+
+    async def rollback(self, files: Sequence[MigrationFile], last: MigrationFile, steps: int) -> None:
+        try:
+            await runner.rollback(self.conn, files, self.options, steps=steps)
+        except MigrateError as exc:
+            self.result.problems.append(
+                f"{last.filename}: its rollback fails in a scratch database: {_first_line(exc)}"
+            )
+            raise _Stop from exc
+
+    def compare(self, expected: catalog.Snapshot, actual: catalog.Snapshot, what: str) -> None:
+        changes = catalog.differences(expected, actual)
+        if changes:
+            shown = "\n  ".join(changes[:10]) + ("\n  ..." if len(changes) > 10 else "")
+            self.result.problems.append(f"{what}:\n  {shown}")
+            raise _Stop
+
+    async def one(self, files: list[MigrationFile], file: MigrationFile) -> None:
+        before = await self.schema()
+        await self.apply(files, file, "when applied after the files before it")
+        if file.down is None:
+            self.result.problems.append(
+                f"{file.filename}: no down script ({file.filename.removesuffix('.sql')}.down.sql), so its "
+                "rollback cannot be proved; write one"
+            )
+            return
+        applied = await self.schema()
+        await self.rollback(files, file.down, 1)
+        self.compare(
+            before,
+            await self.schema(),
+            f"{file.down.filename}: rolling back {file.filename} does not "
+            "give back the schema before it; after the rollback, compared with before",
+        )
+        await self.apply(files, file, "when applied again after its rollback")
+        self.compare(
+            applied,
+            await self.schema(),
+            f"{file.filename}: applied again after its rollback, it gives "
+            "another schema than the first time; the second time, compared with the first",
+        )
+        self.result.checked.append(file.filename)
+
+    async def together(self, files: list[MigrationFile], pending: list[MigrationFile], start: catalog.Snapshot) -> None:
+        end = await self.schema()
+        first, last = pending[0], pending[-1]
+        assert first.down is not None
+        await self.rollback(files, first.down, len(pending))
+        self.compare(
+            start,
+            await self.schema(),
+            f"{first.filename} .. {last.filename}: rolled back together, they "
+            "do not give back the schema before them; after the rollback, compared with before",
+        )
+        await self.apply(files, last, "when the pending files are applied again after their rollback")
+        self.compare(
+            end,
+            await self.schema(),
+            f"{first.filename} .. {last.filename}: applied again after their "
+            "rollback, they give another schema; the second time, compared with the first",
+        )
+        self.result.together = True
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).split("\n", 1)[0]
+
+
+def _without_ledger(snapshot: catalog.Snapshot, table: LedgerTable) -> catalog.Snapshot:
+    """`snapshot` without the runner's own tables (the ledger, its audit and repeatable tables), which the
+    first apply or rollback creates and no rollback drops."""
+    own = {table.name, table.audit.name, table.repeatable.name}
+    schema = table.schema
+
+    def ours(section: str, row: dict[str, object]) -> bool:
+        if row.get("schema") != schema:
+            return False
+        if section == "relations":  # the audit table's identity sequence too
+            return row.get("name") in own or row.get("name") == f"{table.audit.name}_id_seq"
+        if section in ("columns", "constraints", "triggers"):
+            return row.get("table") in own
+        if section == "indexes":
+            definition = str(row.get("definition", ""))
+            return any(f" ON {schema}.{name} " in definition for name in own)
+        return False
+
+    return {section: [r for r in rows if not ours(section, r)] for section, rows in snapshot.items()}
 
 
 async def invalid_indexes(conn: asyncpg.Connection) -> list[str]:

@@ -135,7 +135,10 @@ async def test_ready_is_503_when_the_database_has_a_migration_this_app_lacks(
     manager: DatabaseManager, conn: asyncpg.Connection, migrations: Path
 ) -> None:
     await apply_all(conn, migrations)
-    (migrations / PROJECT_FILES[-1].filename).unlink()  # an older image against a newer schema
+    last = PROJECT_FILES[-1]
+    (migrations / last.filename).unlink()  # an older image against a newer schema: neither file is there
+    if last.down is not None:
+        (migrations / last.down.filename).unlink()
     async with serving(HealthApp(manager, migrations_dir=migrations)) as url:
         reply = await get(f"{url}/ready")
     assert reply.status == 503
@@ -149,7 +152,8 @@ async def test_ready_is_503_when_a_migration_file_is_malformed(manager: Database
     assert reply.status == 503
     assert reply.body["reasons"] == [
         "migration files: 8_bad_name.sql: not a valid migration name; expected NNN_description.sql (3 or more "
-        "digits, '_', then letters, digits, '_' or '-'), e.g. 008_add_todo_index.sql"
+        "digits, '_', then letters, digits, '_' or '-'), e.g. 008_add_todo_index.sql; NNN_description.down.sql "
+        "beside it to undo it; or R__description.sql for a repeatable script"
     ]
 
 

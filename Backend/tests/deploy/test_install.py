@@ -106,7 +106,10 @@ def outside(tmp_path: Path) -> Path:
 def test_the_wheel_holds_every_module_and_migration_of_the_sources(installed: Installed) -> None:
     names = set(zipfile.ZipFile(installed.wheel).namelist())
     modules = {p.relative_to(BACKEND_DIR).as_posix() for p in SOURCE.rglob("*.py")}
-    migrations = {f"src/database/migrations/{f.path.name}" for f in discover(PROJECT_MIGRATIONS)}
+    files = discover(PROJECT_MIGRATIONS)
+    migrations = {
+        f"src/database/migrations/{p.name}" for f in files for p in [f.path, *([f.down.path] if f.down else [])]
+    }
     assert modules - names == set()
     assert migrations - names == set()
     assert "src/py.typed" in names

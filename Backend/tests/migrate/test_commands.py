@@ -192,6 +192,20 @@ def test_new_creates_the_next_number_keeping_the_padding(tmp_path: Path) -> None
     assert "IF NOT EXISTS" in created.read_text()
 
 
+def test_new_with_down_writes_a_down_file_that_rollback_refuses_until_edited(database_url: str, tmp_path: Path) -> None:
+    result = migrate("new", "tags", "--down", "--migrations-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["001_tags.down.sql", "001_tags.sql"]
+    (tmp_path / "001_tags.sql").write_text("CREATE TABLE IF NOT EXISTS tags (id bigint);")
+    assert migrate("apply", "--database-url", database_url, "--migrations-dir", str(tmp_path)).exit_code == 0
+    refused = migrate("rollback", "--database-url", database_url, "--migrations-dir", str(tmp_path))
+    assert refused.exit_code == 4
+    assert "001_tags.down.sql: the unedited `migrate new` template" in refused.stderr
+    # Written after its file was applied, the down file is an addition (the template was not recorded).
+    (tmp_path / "001_tags.down.sql").write_text("DROP TABLE IF EXISTS tags;")
+    assert migrate("rollback", "--database-url", database_url, "--migrations-dir", str(tmp_path)).exit_code == 0
+
+
 def test_new_starts_at_001_in_an_empty_folder(tmp_path: Path) -> None:
     migrate("new", "first", "--migrations-dir", str(tmp_path))
     assert [p.name for p in tmp_path.iterdir()] == ["001_first.sql"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from src.migrate.errors import ConfigError, MigrationFileError
-from src.migrate.files import checksum, discover, normalize, parse_filename
+from src.migrate.files import checksum, discover, discover_all, normalize, parse_filename
 from tests.support import write_migrations
 
 
@@ -93,3 +93,48 @@ def test_duplicate_versions_are_refused_naming_both_files(tmp_path: Path) -> Non
 def test_a_missing_folder_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist; set --migrations-dir or MIGRATIONS_DIR"):
         discover(tmp_path / "nowhere")
+
+
+def test_a_down_file_and_a_repeatable_script_are_valid_names(tmp_path: Path) -> None:
+    folder = write_migrations(
+        tmp_path, {"001_a.sql": "SELECT 1;", "001_a.down.sql": "SELECT 2;", "R__views.sql": "SELECT 3;"}
+    )
+    found = discover_all(folder)
+    assert [(f.filename, f.down.filename if f.down else None) for f in found.migrations] == [
+        ("001_a.sql", "001_a.down.sql")
+    ]
+    assert [(f.filename, f.kind) for f in found.repeatables] == [("R__views.sql", "repeatable")]
+    assert discover(folder) == found.migrations  # the numbered files only
+
+
+def test_a_down_file_gets_its_own_checksum(tmp_path: Path) -> None:
+    folder = write_migrations(tmp_path, {"001_a.sql": "SELECT 1;", "001_a.down.sql": "SELECT 2;"})
+    (up,) = discover(folder)
+    assert up.down_checksum == checksum("SELECT 2;")
+    assert up.checksum == checksum("SELECT 1;")
+
+
+def test_a_down_file_without_its_migration_is_refused(tmp_path: Path) -> None:
+    folder = write_migrations(tmp_path, {"001_a.sql": "SELECT 1;", "002_b.down.sql": "SELECT 2;"})
+    with pytest.raises(MigrationFileError, match=r"^002_b\.down\.sql: a down file without its migration \(no file is"):
+        discover(folder)
+
+
+def test_a_down_file_named_unlike_its_migration_is_refused_with_the_right_name(tmp_path: Path) -> None:
+    folder = write_migrations(tmp_path, {"001_a.sql": "SELECT 1;", "001_b.down.sql": "SELECT 2;"})
+    with pytest.raises(
+        MigrationFileError, match=r"001_b\.down\.sql: its name does not match .* name it 001_a\.down\.sql"
+    ):
+        discover(folder)
+
+
+@pytest.mark.parametrize("name", ["R_views.sql", "r__views.sql", "R__.sql", "001_a.undo.sql", "001_a.down.SQL"])
+def test_a_malformed_down_or_repeatable_name_lists_every_allowed_form(name: str, tmp_path: Path) -> None:
+    folder = write_migrations(tmp_path, {name: "SELECT 1;"})
+    with pytest.raises(MigrationFileError) as info:
+        discover(folder)
+    assert str(info.value) == (
+        f"{name}: not a valid migration name; expected NNN_description.sql (3 or more digits, '_', then letters, "
+        "digits, '_' or '-'), e.g. 008_add_todo_index.sql; NNN_description.down.sql beside it to undo it; or "
+        "R__description.sql for a repeatable script"
+    )
