@@ -198,7 +198,7 @@ def rollback(settings: RunnerSettings, to: int | None, steps: int | None, dry_ru
 
     Each down file runs in a transaction of its own together with the deletion of its ledger row, under the
     same lock as apply. Before anything runs, a file on the way without a down file refuses the rollback
-    (exit 10, naming every such file), as does a file gone from the folder or any drift (exit 5).
+    (exit 11, naming every such file), as does a file gone from the folder or any drift (exit 5).
     """
     console = render.Console(progress=not as_json and not dry_run)
     report = run(

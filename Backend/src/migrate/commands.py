@@ -341,7 +341,7 @@ async def rollback(
 ) -> RollbackReport:
     """Undo the last applied migration (`steps` K: the last K; `to` N: every one above N) by running the down
     files newest first, each in its own transaction with its ledger row's deletion, under the runner's lock.
-    Refuses, before anything runs, a file on the way without a down file (NoDownScript, exit 10), gone from
+    Refuses, before anything runs, a file on the way without a down file (NoDownScript, exit 11), gone from
     the folder, or any drift. `dry_run` shows what would run and changes nothing."""
     from src.migrate import rollback as planner
     from src.migrate import sql

@@ -191,7 +191,7 @@ def test_the_cli_refuses_a_missing_down_script_with_exit_10(database: Connection
     folder = write_migrations(tmp_path, {k: v for k, v in FILES.items() if k != "003_c.down.sql"})
     assert migrate(database, folder, "apply").exit_code == 0
     result = migrate(database, folder, "rollback")
-    assert result.exit_code == 10
+    assert result.exit_code == 11
     assert result.stderr == (
         "migrate: error: cannot roll back 003_c.sql: no down script (003_c.down.sql); write one beside each file, "
         "or roll back fewer files (--to N). Nothing was changed\n"
