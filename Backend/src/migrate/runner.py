@@ -255,6 +255,11 @@ class _Job:
                 lost = diagnosis.LOST_TRANSACTION + consequence
                 raise diagnosis.connection_lost(diagnosis.label(plan.to_apply), exc, lost) from exc
             raise diagnosis.commit_failed(plan.to_apply, exc, consequence) from exc
+        finally:
+            if not conn.is_closed():
+                # A file's DEALLOCATE ALL (not undone by a rollback) may have removed the statements asyncpg
+                # keeps prepared for the caller's connection: drop its caches, so the connection works.
+                await conn.reload_schema_state()
         return ApplyResult(plan, run.applied, waited)
 
     async def under_lock_connection(self, connect: LockConnector, before: Plan) -> ApplyResult:

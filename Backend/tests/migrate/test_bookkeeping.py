@@ -63,7 +63,8 @@ async def ledger_write_waits_on_a_held_ledger_lock(
         f"AND query LIKE '%pg_try_advisory_xact_lock({GATE})%')",
     )
     async with other.transaction():
-        await other.execute("LOCK TABLE public.migration_ledger IN ACCESS EXCLUSIVE MODE")
+        # SHARE: it blocks the ledger row's INSERT, not the read of the ledger the runner's transaction made.
+        await other.execute("LOCK TABLE public.migration_ledger IN SHARE MODE")
         await other.fetchval("SELECT pg_advisory_unlock($1)", GATE)
         await until(
             other,
