@@ -149,7 +149,7 @@ def main(ctx: click.Context, /, debug: bool, **before_command: Any) -> None:
 
 
 @main.command()
-@settings_options(*DATABASE, "transaction")
+@settings_options(*DATABASE, "transaction", "dump_file")
 @click.option(
     "--target",
     type=Version(),
@@ -182,6 +182,20 @@ def apply(settings: RunnerSettings, target: int | None, allow_out_of_order: bool
         console=console,
     )
     render.apply(report, as_json=as_json)
+
+
+@main.command()
+@settings_options(*DATABASE, "dump_file")
+@click.argument("output", required=False, type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
+def dump(settings: RunnerSettings, output: Path | None) -> None:
+    """Write the database's schema as SQL to OUTPUT (default: --dump-file / MIGRATE_DUMP_FILE, else stdout;
+    `-`: stdout), by the server's own pg_dump --schema-only (the embedded server's, or one of the server's
+    major version or newer on PATH or in /usr/lib/postgresql/*/bin). Stable for diffs: no version comments,
+    no owners, not the runner's ledger tables. Exits 10 naming what is missing when there is no usable pg_dump.
+    """
+    path = None if output == Path("-") else (output or settings.dump_file)
+    made = run(lambda: commands.dump(settings, path, events=render.Console()))
+    render.dump(made)
 
 
 @main.command()

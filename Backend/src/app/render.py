@@ -27,6 +27,7 @@ from src.migrate.settings import DEFAULT_MIGRATIONS_DIR
 from src.postgres.settings import ConnectionSettings
 
 if TYPE_CHECKING:
+    from src.migrate.dump import Dump
     from src.migrate.lint import Finding
     from src.migrate.repair import Forgotten, Repaired
     from src.postgres.embedded import EmbeddedServer
@@ -168,10 +169,18 @@ def apply(report: commands.ApplyReport, *, as_json: bool) -> None:
                     "head": result.head,
                     "lock_wait_s": None if result.lock_wait_s is None else round(result.lock_wait_s, 3),
                     "elapsed_ms": round(report.elapsed_ms, 3),
+                    "dump_file": None if report.dump is None else str(report.dump.path),
                 }
             )
         )
         return
+    _apply_text(report)
+    if report.dump is not None and report.dump.path is not None:
+        click.echo(f"Wrote the schema to {shown_path(report.dump.path)}.")
+
+
+def _apply_text(report: commands.ApplyReport) -> None:
+    result = report.result
     total = len(result.plan.entries)
     if not result.applied:
         why = _below_target(result.plan, report.target)
@@ -257,6 +266,17 @@ def dry_run(plan: commands.DryRun, *, as_json: bool) -> None:
             click.echo(f"\n-- {file.filename} ({len(statements)} statement(s))")
             for statement in statements:
                 click.echo(statement.text + ";")
+
+
+def dump(made: Dump) -> None:
+    """The schema on stdout, or where it was written on stderr."""
+    if made.path is None:
+        click.echo(made.sql, nl=False)
+        return
+    click.echo(
+        f"Wrote the schema to {shown_path(made.path)} (pg_dump {made.program}, PostgreSQL {made.server_version}).",
+        err=True,
+    )
 
 
 def status(report: commands.Status, *, as_json: bool) -> None:

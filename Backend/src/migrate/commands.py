@@ -36,6 +36,7 @@ from src.migrate.settings import RunnerSettings, resolve
 from src.postgres.settings import ConnectionSettings, read_environment
 
 if TYPE_CHECKING:
+    from src.migrate.dump import Dump
     from src.migrate.lint import Finding
     from src.migrate.repair import Forgotten, Repaired, VersionRange
     from src.migrate.sql import Statement
@@ -164,6 +165,8 @@ class ApplyReport:
     """From connected to done: planning, the lock wait and the files."""
     target: int | None = None
     """The `target` asked for (None: every pending file)."""
+    dump: Dump | None = None
+    """The schema written to `settings.dump_file` after the run (None: no dump file is set)."""
 
     @property
     def applied(self) -> list[runner.Applied]:
@@ -185,7 +188,9 @@ async def apply(
     allow_out_of_order: bool = False,
     events: Events = _QUIET,
 ) -> ApplyReport:
-    """Apply every pending migration (up to `target`) in order, each recorded in the ledger."""
+    """Apply every pending migration (up to `target`) in order, each recorded in the ledger; then, when
+    `settings.dump_file` is set, write the schema there (`dump`; a failure there is a DumpFailed, the
+    migrations staying applied)."""
     files = files_module.discover(settings.migrations_dir)
     check_target(files, target, settings.migrations_dir)
     options = _options(settings, target=target, allow_out_of_order=allow_out_of_order)
@@ -194,7 +199,43 @@ async def apply(
         started = time.perf_counter()
         result = await runner.apply(conn, files, options, events)
         elapsed_ms = (time.perf_counter() - started) * 1000
-    return ApplyReport(result, where.describe(), settings.ledger, elapsed_ms, target)
+        written = None
+        if settings.dump_file is not None:
+            written = await _dump_to(conn, where, settings, settings.dump_file, after=result.applied)
+    return ApplyReport(result, where.describe(), settings.ledger, elapsed_ms, target, written)
+
+
+async def _dump_to(
+    conn: asyncpg.Connection,
+    where: ConnectionSettings,
+    settings: RunnerSettings,
+    path: Path,
+    after: Sequence[runner.Applied] | None = None,
+) -> Dump:
+    from dataclasses import replace
+
+    from src.migrate import dump as dumper
+    from src.migrate.errors import DumpFailed
+
+    try:
+        made = await dumper.dump(conn, where, settings.ledger)
+        dumper.write(made.sql, path)
+    except (DumpFailed, OSError) as exc:
+        message = f"{exc}" if isinstance(exc, DumpFailed) else f"cannot write the schema to {path}: {exc}"
+        if after:
+            message += f" (the {len(after)} migration(s) applied stay applied)"
+        raise DumpFailed(message) from exc
+    return replace(made, path=path)
+
+
+async def dump(settings: RunnerSettings, path: Path | None = None, *, events: Events = _QUIET) -> Dump:
+    """The database's schema as SQL (`src.migrate.dump`), written to `path` when given (else returned only)."""
+    from src.migrate import dump as dumper
+
+    async with connection(settings, "dump", events) as (conn, where):
+        if path is not None:
+            return await _dump_to(conn, where, settings, path)
+        return await dumper.dump(conn, where, settings.ledger)
 
 
 @dataclass(frozen=True)
@@ -496,6 +537,7 @@ __all__ = [
     "connection",
     "database",
     "dry_run",
+    "dump",
     "forget",
     "health",
     "lint",

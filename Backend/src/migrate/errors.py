@@ -25,6 +25,7 @@ class Exit(IntEnum):
     LINT = 7
     NOT_IDEMPOTENT = 8
     NO_DEV_SERVER = 9
+    DUMP_FAILED = 10
     INTERRUPTED = 130
     TERMINATED = 143
 
@@ -47,6 +48,10 @@ EXIT_CODES: dict[Exit, str] = {
     Exit.NO_DEV_SERVER: (
         "`migrate db status`/`url`: no dev server runs on the data folder; `db stop`: the server there was "
         "not started by `migrate db start` (left running)"
+    ),
+    Exit.DUMP_FAILED: (
+        "`dump` (or `apply --dump-file`): no usable pg_dump on this machine (the message names the version to "
+        "install), or pg_dump failed; an apply's migrations stay applied"
     ),
     Exit.INTERRUPTED: "interrupted (Ctrl-C, SIGINT)",
     Exit.TERMINATED: "terminated (SIGTERM)",
@@ -121,3 +126,9 @@ class MigrationFailed(MigrateError):
         super().__init__(message)
         self.sqlstate = sqlstate if sqlstate is not None or diagnostic is None else diagnostic.sqlstate
         self.diagnostic = diagnostic
+
+
+class DumpFailed(MigrateError):
+    """The schema could not be dumped: no pg_dump of a usable version, or pg_dump failed (names which)."""
+
+    exit_code = Exit.DUMP_FAILED
