@@ -29,7 +29,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePool
 
-from src.database import faults, sessions
+from src.database import faults, sessions, slowlog
 from src.database.config import DatabaseConfig
 from src.database.errors import ManagerClosed
 from src.postgres.explain import explain_connect_error
@@ -79,6 +79,8 @@ class DatabaseManager:
         )
         event.listen(self.engine.sync_engine.pool, "checkin", _note_checkin)
         event.listen(self.engine.sync_engine.pool, "checkout", self._ping_if_idle)
+        if config.slow_statement_ms is not None:
+            slowlog.install(self.engine, config.slow_statement_ms)
         self.sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, class_=AsyncSession, sync_session_class=sessions.GuardedSession
         )
