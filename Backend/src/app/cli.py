@@ -212,6 +212,25 @@ def status(settings: RunnerSettings, as_json: bool) -> None:
 
 
 @main.command()
+@settings_options(*DATABASE)
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=20,
+    show_default=True,
+    metavar="N",
+    help="Show the last N runs (0: all of them).",
+)
+@json_option
+def history(settings: RunnerSettings, limit: int, as_json: bool) -> None:
+    """Show the audit trail, newest first: every apply, rollback, repair, forget and baseline that took the
+    lock, with who (database role, OS user, host, application name), when, what, how long and the outcome
+    (a failed run too, with its error). Kept in the ledger's audit table (<ledger>_audit)."""
+    report = run(lambda: commands.history(settings, limit=limit or None, events=render.Console()), as_json=as_json)
+    render.history(report, as_json=as_json)
+
+
+@main.command()
 @settings_options("database_url")
 @click.option(
     "--timeout",

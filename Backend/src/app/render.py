@@ -268,6 +268,57 @@ def dry_run(plan: commands.DryRun, *, as_json: bool) -> None:
                 click.echo(statement.text + ";")
 
 
+def history(report: commands.History, *, as_json: bool) -> None:
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "table": str(report.table),
+                    "runs": [
+                        {
+                            "id": r.id,
+                            "at": r.at.isoformat(),
+                            "action": r.action,
+                            "outcome": r.outcome,
+                            "versions": r.versions,
+                            "duration_ms": None if r.duration_ms is None else round(r.duration_ms, 3),
+                            "database_role": r.done_by,
+                            "os_user": r.os_user,
+                            "hostname": r.hostname,
+                            "application_name": r.application_name,
+                            "note": r.note,
+                            "error": r.error,
+                            "before": r.before,
+                            "after": r.after,
+                        }
+                        for r in report.rows
+                    ],
+                }
+            )
+        )
+        return
+    if not report.rows:
+        click.echo(f"No runs recorded in {report.table} yet.")
+        return
+    click.echo(f"{'AT (UTC)':<19}  {'ACTION':<8}  {'OUTCOME':<7}  {'TOOK':>9}  {'VERSIONS':<12}  WHO")
+    for r in report.rows:
+        at = r.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        took = "" if r.duration_ms is None else ms(r.duration_ms)
+        who = f"{r.done_by} ({r.os_user}@{r.hostname})" if r.os_user else f"{r.done_by} (@{r.hostname})"
+        click.echo(f"{at:<19}  {r.action:<8}  {r.outcome:<7}  {took:>9}  {_versions(r.versions):<12}  {who}")
+        said = (r.error or "").splitlines()[0] if r.error else r.note
+        if said:
+            click.echo(f"    {'error: ' if r.error else ''}{said}")
+    click.echo(f"{len(report.rows)} run(s) shown, newest first, from {report.table}.")
+
+
+def _versions(versions: Sequence[int]) -> str:
+    if not versions:
+        return "-"
+    shown = ",".join(f"{v:03d}" for v in versions[:3])
+    return shown + (f" +{len(versions) - 3}" if len(versions) > 3 else "")
+
+
 def dump(made: Dump) -> None:
     """The schema on stdout, or where it was written on stderr."""
     if made.path is None:

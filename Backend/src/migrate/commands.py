@@ -36,6 +36,7 @@ from src.migrate.settings import RunnerSettings, resolve
 from src.postgres.settings import ConnectionSettings, read_environment
 
 if TYPE_CHECKING:
+    from src.migrate.audit import AuditRow
     from src.migrate.dump import Dump
     from src.migrate.lint import Finding
     from src.migrate.repair import Forgotten, Repaired, VersionRange
@@ -469,7 +470,28 @@ async def baseline(settings: RunnerSettings, version: int, *, events: Events = _
 
     files = files_module.discover(settings.migrations_dir)
     async with connection(settings, "baseline", events) as (conn, _):
-        return await do_baseline(conn, files, _options(settings), version)
+        return await do_baseline(conn, files, _options(settings), version, note=events.note)
+
+
+@dataclass(frozen=True)
+class History:
+    """The audit trail, newest first (`src.migrate.audit`)."""
+
+    rows: list[AuditRow]
+    table: LedgerTable
+    """The audit table read."""
+
+    @property
+    def exit_code(self) -> Exit:
+        return Exit.OK
+
+
+async def history(settings: RunnerSettings, *, limit: int | None = 20, events: Events = _QUIET) -> History:
+    """The last `limit` runs of apply, rollback, repair, forget and baseline (None: all), newest first."""
+    from src.migrate import audit
+
+    async with connection(settings, "history", events) as (conn, _):
+        return History(await audit.read(conn, settings.ledger, limit=limit), settings.ledger.audit)
 
 
 async def wait(settings: RunnerSettings, *, give_up_after: float) -> float:
@@ -527,6 +549,7 @@ __all__ = [
     "DryRun",
     "DryRunGroup",
     "Events",
+    "History",
     "LintReport",
     "Probe",
     "Status",
@@ -540,6 +563,7 @@ __all__ = [
     "dump",
     "forget",
     "health",
+    "history",
     "lint",
     "new",
     "repair",

@@ -11,10 +11,8 @@ Columns (documented in docs/migrations.md):
     kind           text                'applied' (its SQL ran) or 'baseline' (recorded without running)
     transactional  boolean             whether it ran inside a transaction with its ledger row
 
-Beside it, `<ledger>_audit` (e.g. public.migration_ledger_audit) keeps one row per deliberate change
-`migrate repair` made to the ledger: the action ('forget', 'repair'), the version, the ledger row before
-and after (jsonb), who, from which host, when, and a note. `ensure(..., audit=True)` creates it the first
-time a repair needs it, beside a ledger old or new (the ledger itself never changes shape).
+Beside it, `<ledger>_audit` keeps the audit trail: a row per run of a command that changes the ledger
+(`src.migrate.audit`). The ledger itself never changes shape, so older and newer runners share it.
 """
 
 from __future__ import annotations
@@ -24,8 +22,6 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
-
-from src.migrate.errors import ConfigError
 
 if TYPE_CHECKING:
     import asyncpg
@@ -97,18 +93,9 @@ async def exists(conn: asyncpg.Connection, table: LedgerTable) -> bool:
     return bool(await fetchval(conn, "SELECT pg_catalog.to_regclass($1) IS NOT NULL", table.qualified))
 
 
-async def ensure(conn: asyncpg.Connection, table: LedgerTable, *, audit: bool = False) -> None:
-    """Create the ledger if it is missing; with `audit`, its audit table too. Call it holding the runner's
-    lock: concurrent CREATE TABLE IF NOT EXISTS can still fail on the catalog's unique index.
-
-    The audit table is made only when a change needs recording (`repair`), so `apply` leaves exactly the
-    ledger behind, as before it existed; a ledger made without it is upgraded in place here, idempotently
-    (later calls find it). A role that may not create it gets a ConfigError and nothing changes.
-    """
-    if audit:
-        await ensure(conn, table)
-        await _ensure_audit(conn, table)
-        return
+async def ensure(conn: asyncpg.Connection, table: LedgerTable) -> None:
+    """Create the ledger if it is missing. Call it holding the runner's lock: concurrent CREATE TABLE IF
+    NOT EXISTS can still fail on the catalog's unique index."""
     if await exists(conn, table):
         return
     if await fetchval(conn, "SELECT pg_catalog.to_regnamespace($1) IS NULL", f'"{table.schema}"'):
@@ -131,39 +118,6 @@ async def ensure(conn: asyncpg.Connection, table: LedgerTable, *, audit: bool = 
             'Migrations applied by the migrate runner (src.migrate); one row per NNN_name.sql file.';
         """
     )
-
-
-async def _ensure_audit(conn: asyncpg.Connection, table: LedgerTable) -> None:
-    import asyncpg
-
-    if await exists(conn, table.audit):
-        return
-    try:
-        await conn.execute(_AUDIT_DDL.format(audit=table.audit.qualified, ledger=table))
-    except asyncpg.InsufficientPrivilegeError:
-        role = await conn.fetchval("SELECT current_user")
-        raise ConfigError(
-            f"cannot create the audit table {table.audit}: this role ({role}) may not create tables in "
-            f"schema {table.schema}; run the command once as a role that may, so every change to the ledger "
-            "keeps its audit row. Nothing was changed"
-        ) from None
-
-
-_AUDIT_DDL = """
-    CREATE TABLE IF NOT EXISTS {audit} (
-        id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        at        timestamptz NOT NULL DEFAULT clock_timestamp(),
-        action    text NOT NULL CHECK (action IN ('forget', 'repair')),
-        version   bigint NOT NULL,
-        before    jsonb,
-        after     jsonb,
-        done_by   text NOT NULL DEFAULT current_user,
-        hostname  text NOT NULL,
-        note      text NOT NULL
-    );
-    COMMENT ON TABLE {audit} IS
-        'Deliberate changes `migrate repair` made to {ledger}: the row before and after, who, when, why.';
-"""
 
 
 async def read(conn: asyncpg.Connection, table: LedgerTable) -> list[LedgerRow]:
@@ -222,36 +176,32 @@ async def durations(conn: asyncpg.Connection, table: LedgerTable, versions: list
 
 
 async def update(
-    conn: asyncpg.Connection, table: LedgerTable, *, version: int, name: str, checksum: str, note: str
-) -> None:
-    """Record a new name and checksum for an applied version, with an audit row holding the row before
-    and after (one statement: both happen or neither)."""
-    await fetch(
+    conn: asyncpg.Connection, table: LedgerTable, *, version: int, name: str, checksum: str
+) -> tuple[dict[str, object], dict[str, object]]:
+    """Record a new name and checksum for an applied version; the row before and after (as JSON objects,
+    for the audit trail)."""
+    import json
+
+    rows = await fetch(
         conn,
         f"""
         WITH old AS (SELECT * FROM {table.qualified} WHERE version = $1),
              new AS (UPDATE {table.qualified} SET name = $2, checksum = $3 WHERE version = $1 RETURNING *)
-        INSERT INTO {table.audit.qualified} (action, version, before, after, hostname, note)
-        SELECT 'repair', old.version, to_jsonb(old), to_jsonb(new), $4, $5 FROM old, new
+        SELECT to_jsonb(old)::text, to_jsonb(new)::text FROM old, new
         """,
         version,
         name,
         checksum,
-        socket.gethostname(),
-        note,
     )
+    return json.loads(rows[0][0]), json.loads(rows[0][1])
 
 
-async def forget(conn: asyncpg.Connection, table: LedgerTable, *, version: int, note: str) -> None:
-    """Delete an applied version's row, keeping it in an audit row (one statement: both or neither)."""
-    await fetch(
-        conn,
-        f"""
-        WITH gone AS (DELETE FROM {table.qualified} WHERE version = $1 RETURNING *)
-        INSERT INTO {table.audit.qualified} (action, version, before, hostname, note)
-        SELECT 'forget', gone.version, to_jsonb(gone), $2, $3 FROM gone
-        """,
-        version,
-        socket.gethostname(),
-        note,
+async def forget(conn: asyncpg.Connection, table: LedgerTable, *, version: int) -> dict[str, object]:
+    """Delete an applied version's row; the row as it was (a JSON object, for the audit trail)."""
+    import json
+
+    rows = await fetch(
+        conn, f"DELETE FROM {table.qualified} AS gone WHERE version = $1 RETURNING to_jsonb(gone)::text", version
     )
+    gone: dict[str, object] = json.loads(rows[0][0])
+    return gone

@@ -1,16 +1,17 @@
 """Deliberate changes to the ledger: `repair` (accept the files as they are now), `forget` (drop the rows
 of deleted files: after a squash, or a file removed on purpose) and `baseline` (adopt a database whose
-schema was built some other way). None runs any migration SQL. `repair` and `forget` keep an audit row
-per change in the ledger's audit table (`ledger.py`)."""
+schema was built some other way). None runs any migration SQL. Each run keeps a row in the audit trail
+(`audit`), written with the change it describes: `repair` and `forget` refuse when it cannot be."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
-from src.migrate import ledger, lock
+from src.migrate import audit, ledger, lock
 from src.migrate.errors import ConfigError, DriftError, MigrationFileError
 from src.migrate.files import MigrationFile
 from src.migrate.ledger import LedgerRow, LedgerTable
@@ -34,36 +35,42 @@ async def repair(conn: asyncpg.Connection, files: Sequence[MigrationFile], optio
     Missing files are not forgotten (that would hide a real loss): they stay an error until restored, or
     until `forget` is asked for them by version. Every change keeps an audit row.
     """
+    started = time.perf_counter()
     key = lock.lock_key(options.ledger)
     await lock.acquire(conn, key, wait=options.lock_wait)
     try:
-        plan = make_plan(files, await ledger.read(conn, options.ledger), allow_out_of_order=True)
-        missing = [e for e in plan.entries if e.state is State.MISSING]
-        if missing:
-            raise DriftError(
-                "\n".join(p for e in missing if (p := e.problem()))
-                + "\nrepair records edits and renames and never forgets an applied file unasked; nothing was "
-                "changed. If a file was deleted on purpose (a squash), `migrate repair --forget N` drops its row"
-            )
-        changed = [e for e in plan.entries if e.state in (State.EDITED, State.RENAMED)]
-        if not changed:
-            return []
-        await ledger.ensure(conn, options.ledger, audit=True)  # made the first time a change needs it
-        repaired = []
-        async with conn.transaction():
-            for entry in changed:
-                assert entry.file is not None
-                assert entry.row is not None
-                await ledger.update(
-                    conn,
-                    options.ledger,
-                    version=entry.version,
-                    name=entry.file.name,
-                    checksum=entry.file.checksum,
-                    note=f"migrate repair: accepted {entry.file.filename} as it is now ({entry.state.value})",
+        async with audit.run(conn, options.ledger, "repair", required=True, started=started) as trail:
+            plan = make_plan(files, await ledger.read(conn, options.ledger), allow_out_of_order=True)
+            missing = [e for e in plan.entries if e.state is State.MISSING]
+            if missing:
+                raise DriftError(
+                    "\n".join(p for e in missing if (p := e.problem()))
+                    + "\nrepair records edits and renames and never forgets an applied file unasked; nothing was "
+                    "changed. If a file was deleted on purpose (a squash), `migrate repair --forget N` drops its row"
                 )
-                repaired.append(Repaired(entry.file, entry.row.name, entry.row.checksum))
-        return repaired
+            changed = [e for e in plan.entries if e.state in (State.EDITED, State.RENAMED)]
+            trail.note = "migrate repair: nothing to repair"
+            repaired = []
+            async with conn.transaction():
+                trail.before, trail.after = [], []
+                for entry in changed:
+                    assert entry.file is not None
+                    assert entry.row is not None
+                    before, after = await ledger.update(
+                        conn, options.ledger, version=entry.version, name=entry.file.name, checksum=entry.file.checksum
+                    )
+                    trail.before.append(before)
+                    trail.after.append(after)
+                    trail.versions.append(entry.version)
+                    repaired.append(Repaired(entry.file, entry.row.name, entry.row.checksum))
+                if changed:
+                    trail.note = "migrate repair: accepted " + ", ".join(
+                        f"{e.file.filename} as it is now ({e.state.value})" for e in changed if e.file is not None
+                    )
+                else:
+                    trail.before = trail.after = None
+                await trail.record_in(conn, options.ledger)  # with the change: both or neither
+            return repaired
     finally:
         await lock.release(conn, key)
 
@@ -119,28 +126,33 @@ async def forget(
     )
     if confirm is not None and not confirm(rows):
         raise ConfigError("not confirmed; nothing was changed (--yes confirms without asking)")
+    started = time.perf_counter()
     key = lock.lock_key(options.ledger)
     await lock.acquire(conn, key, wait=options.lock_wait)
     try:
-        again = make_plan(files, await ledger.read(conn, options.ledger), allow_out_of_order=True)
-        if forgettable(again, ranges, options.ledger) != rows:
-            raise DriftError("the ledger changed while the command waited; nothing was changed, run it again")
-        await ledger.ensure(conn, options.ledger, audit=True)  # made the first time a change needs it
-        async with conn.transaction():
-            for row in rows:
-                await ledger.forget(
-                    conn,
-                    options.ledger,
-                    version=row.version,
-                    note=f"migrate repair --forget: {Forgotten(row).label} is gone from the migrations folder",
+        async with audit.run(conn, options.ledger, "forget", required=True, started=started) as trail:
+            trail.note = f"migrate repair --forget {_shown(ranges)}"
+            again = make_plan(files, await ledger.read(conn, options.ledger), allow_out_of_order=True)
+            if forgettable(again, ranges, options.ledger) != rows:
+                raise DriftError("the ledger changed while the command waited; nothing was changed, run it again")
+            async with conn.transaction():
+                trail.before = [await ledger.forget(conn, options.ledger, version=row.version) for row in rows]
+                trail.versions = [row.version for row in rows]
+                trail.note = "migrate repair --forget: " + ", ".join(
+                    f"{Forgotten(row).label} is gone from the migrations folder" for row in rows
                 )
+                await trail.record_in(conn, options.ledger)  # with the change: both or neither
         return [Forgotten(row) for row in rows]
     finally:
         await lock.release(conn, key)
 
 
 async def baseline(
-    conn: asyncpg.Connection, files: Sequence[MigrationFile], options: Options, version: int
+    conn: asyncpg.Connection,
+    files: Sequence[MigrationFile],
+    options: Options,
+    version: int,
+    note: Callable[[str], None] | None = None,
 ) -> list[MigrationFile]:
     """Record every file up to `version` as applied (kind 'baseline') without running it.
 
@@ -149,27 +161,33 @@ async def baseline(
     adopted = [f for f in files if f.version <= version]
     if not adopted:
         raise MigrationFileError(f"no migration file is numbered {version} or below; nothing to baseline")
+    started = time.perf_counter()
     key = lock.lock_key(options.ledger)
     await lock.acquire(conn, key, wait=options.lock_wait)
     try:
-        await ledger.ensure(conn, options.ledger)
-        rows = await ledger.read(conn, options.ledger)
-        if rows:
-            raise DriftError(
-                f"the ledger {options.ledger} already has {len(rows)} row(s) (up to version {rows[-1].version}); "
-                "baseline only adopts a database the runner has never applied to"
-            )
-        async with conn.transaction():
-            for file in adopted:
-                await ledger.record(
-                    conn,
-                    options.ledger,
-                    version=file.version,
-                    name=file.name,
-                    checksum=file.checksum,
-                    duration_ms=0.0,
-                    kind="baseline",
+        async with audit.run(conn, options.ledger, "baseline", started=started, note=note) as trail:
+            trail.note = f"migrate baseline --version {version}"
+            await ledger.ensure(conn, options.ledger)
+            rows = await ledger.read(conn, options.ledger)
+            if rows:
+                raise DriftError(
+                    f"the ledger {options.ledger} already has {len(rows)} row(s) (up to version "
+                    f"{rows[-1].version}); baseline only adopts a database the runner has never applied to"
                 )
+            async with conn.transaction():
+                for file in adopted:
+                    await ledger.record(
+                        conn,
+                        options.ledger,
+                        version=file.version,
+                        name=file.name,
+                        checksum=file.checksum,
+                        duration_ms=0.0,
+                        kind="baseline",
+                    )
+                trail.versions = [f.version for f in adopted]
+                trail.note = f"migrate baseline --version {version}: {len(adopted)} file(s) recorded, not run"
+                await trail.record_in(conn, options.ledger)
         return adopted
     finally:
         await lock.release(conn, key)

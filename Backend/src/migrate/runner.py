@@ -24,7 +24,7 @@ from typing import Protocol
 
 import asyncpg
 
-from src.migrate import diagnosis, indexes, ledger, lock, script, sql
+from src.migrate import audit, diagnosis, indexes, ledger, lock, script, sql
 from src.migrate.diagnosis import BatchFailed, is_connection_lost
 from src.migrate.errors import LockTimeout, MigrateError, MigrationFailed
 from src.migrate.files import MigrationFile
@@ -42,6 +42,8 @@ class Options:
     allow_out_of_order: bool = False
     transaction: TransactionMode = TransactionMode.ALL
     """All pending files in one transaction, or each file in its own."""
+    audit: bool = True
+    """Keep a row in the audit trail (`audit`) for a run that takes the lock; off for a scratch database."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,9 @@ async def apply(
     options: Options,
     progress: Progress | None = None,
 ) -> ApplyResult:
-    """Apply every pending file up to `options.target`; refuses drift before touching anything."""
+    """Apply every pending file up to `options.target`; refuses drift before touching anything. A run that
+    takes the lock keeps a row in the audit trail (`audit`), a failed one too."""
+    started = time.perf_counter()
     plan = await read_plan(conn, files, options)
     plan.raise_for_drift()
     if not plan.to_apply:
@@ -108,29 +112,13 @@ async def apply(
         conn, key, wait=options.lock_wait, on_busy=progress.lock_busy if progress is not None else None
     )
     try:
-        # Another runner may have applied some or all of it while we waited: plan again under the lock.
-        plan = await read_plan(conn, files, options)
-        plan.raise_for_drift()
-        if not unparsed:
-            for file in plan.to_apply:
-                if file.version not in parsed:
-                    parsed[file.version] = sql.parse(file)
-        transactional = {f.version: unparsed or all(s.transactional for s in parsed[f.version]) for f in plan.to_apply}
-        enum_files = {v for v, statements in parsed.items() if script.adds_enum_value(statements)}
-        run = _Run(conn, options.ledger, key, progress, parsed, ledger_ready=plan.head is not None)
-        groups = script.groups(plan.to_apply, transactional, options.transaction, commit_after=enum_files)
-        for in_transaction, group in groups:
-            if in_transaction:
-                await run.group(group)
-                ends_early = group[-1].version in enum_files and group[-1] is not plan.to_apply[-1]
-                if ends_early and options.transaction is TransactionMode.ALL and progress is not None:
-                    progress.note(
-                        f"committed after {group[-1].filename}: it adds an enum value, which PostgreSQL lets later "
-                        "files use only once committed"
-                    )
-            else:
-                await run.outside_transaction(group[0])
-        return ApplyResult(plan, run.applied, waited)
+        trail: contextlib.AbstractAsyncContextManager[audit.Trail] = (
+            audit.run(conn, options.ledger, "apply", started=started, note=progress.note if progress else None)
+            if options.audit
+            else contextlib.nullcontext(audit.Trail("apply", enabled=False))
+        )
+        async with trail as recording:
+            return await _apply_locked(conn, files, options, progress, key, parsed, unparsed, waited, recording)
     finally:
         if not conn.is_closed():
             # The lock dies with the session anyway; an error here must not hide the original one.
@@ -139,6 +127,46 @@ async def apply(
             # The schema changed, and a file's DEALLOCATE ALL or DISCARD ALL (not undone by a rollback) may have
             # removed the statements asyncpg keeps prepared: drop its caches, so the caller's connection works.
             await conn.reload_schema_state()
+
+
+async def _apply_locked(
+    conn: asyncpg.Connection,
+    files: Sequence[MigrationFile],
+    options: Options,
+    progress: Progress | None,
+    key: int,
+    parsed: dict[int, list[sql.Statement]],
+    unparsed: bool,
+    waited: float,
+    trail: audit.Trail,
+) -> ApplyResult:
+    # Another runner may have applied some or all of it while we waited: plan again under the lock.
+    plan = await read_plan(conn, files, options)
+    plan.raise_for_drift()
+    if not unparsed:
+        for file in plan.to_apply:
+            if file.version not in parsed:
+                parsed[file.version] = sql.parse(file)
+    transactional = {f.version: unparsed or all(s.transactional for s in parsed[f.version]) for f in plan.to_apply}
+    enum_files = {v for v, statements in parsed.items() if script.adds_enum_value(statements)}
+    run = _Run(conn, options.ledger, key, progress, parsed, ledger_ready=plan.head is not None)
+    trail.note = "nothing left to apply (another runner applied it while this one waited)"
+    groups = script.groups(plan.to_apply, transactional, options.transaction, commit_after=enum_files)
+    for in_transaction, group in groups:
+        if in_transaction:
+            await run.group(group)
+            ends_early = group[-1].version in enum_files and group[-1] is not plan.to_apply[-1]
+            if ends_early and options.transaction is TransactionMode.ALL and progress is not None:
+                progress.note(
+                    f"committed after {group[-1].filename}: it adds an enum value, which PostgreSQL lets later "
+                    "files use only once committed"
+                )
+        else:
+            await run.outside_transaction(group[0])
+        # What stays applied, should a later group fail.
+        trail.versions = [a.file.version for a in run.applied]
+        trail.note = "applied " + ", ".join(a.file.filename for a in run.applied)
+    return ApplyResult(plan, run.applied, waited)
 
 
 def _can_skip_parsing(files: Sequence[MigrationFile], mode: TransactionMode) -> bool:

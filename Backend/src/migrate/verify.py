@@ -61,7 +61,7 @@ async def rerun(
     result = RerunResult()
     if not applied:
         return result
-    each = replace(options, target=None, allow_out_of_order=False, transaction=TransactionMode.PER_FILE)
+    each = replace(options, target=None, allow_out_of_order=False, transaction=TransactionMode.PER_FILE, audit=False)
     async with scratch_database(conn, where, server_settings=server_settings, note=note) as scratch:
         for index, file in enumerate(applied):
             try:
