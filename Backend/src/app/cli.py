@@ -304,9 +304,29 @@ def verify(settings: RunnerSettings, rerun: bool, all_files: bool) -> None:
 
 @main.command()
 @click.argument("name")
-@settings_options("migrations_dir")
-def new(settings: RunnerSettings, name: str) -> None:
-    """Create the next NNN_NAME.sql from a template and say what to do next; needs no database."""
+@settings_options("migrations_dir", "database_url", "ledger_table")
+@click.option(
+    "--from-models",
+    is_flag=True,
+    help="Write the SQL that brings the schema the migrations build to the ORM models (Alembic's comparison "
+    "in a scratch database: needs the `models` extra, a database and CREATEDB); TODO comments mark what a "
+    "person must finish.",
+)
+def new(settings: RunnerSettings, name: str, from_models: bool) -> None:
+    """Create the next NNN_NAME.sql from a template and say what to do next; needs no database.
+
+    With --from-models, the file holds the idempotent SQL (CREATE TABLE IF NOT EXISTS, ADD COLUMN IF NOT
+    EXISTS, CREATE INDEX IF NOT EXISTS, ...) that brings the schema the migration files build to the models
+    in Backend/src/database/models, compared by Alembic's autogenerate in a scratch database on the
+    configured server (or the embedded one); renames, type changes without a cast and other decisions are
+    `-- TODO:` comments in it. No file is written when the models already match.
+    """
+    if from_models:
+        from src.database.models import Base
+
+        result = run(lambda: commands.new_from_models(settings, name, Base.metadata, events=render.Console()))
+        render.from_models(result, settings.migrations_dir)
+        return
 
     async def go() -> Path:
         return commands.new(settings, name)

@@ -465,6 +465,22 @@ def new(path: Path, migrations_dir: Path) -> None:
     click.echo(f"  5. Check the models still match the SQL: pytest {shown_path(DRIFT_CHECK)}")
 
 
+def from_models(result: commands.FromModels, migrations_dir: Path) -> None:
+    """The file `new --from-models` wrote (or that none was needed), and the TODOs left in it."""
+    generated = result.generated
+    if result.path is None:
+        click.echo("The models match the schema the migrations build; no file written.")
+        return
+    folder = "" if migrations_dir == DEFAULT_MIGRATIONS_DIR else f" --migrations-dir {shown_path(migrations_dir)}"
+    click.echo(
+        f"Created {shown_path(result.path)}: {len(generated.statements)} statement(s) from the models, "
+        f"{len(generated.todos)} TODO(s) for a person."
+    )
+    for todo in generated.todos:
+        click.echo(f"  TODO: {todo}")
+    click.echo(f"Next: review it, migrate lint {shown_path(result.path)}, migrate apply{folder}.")
+
+
 def repair(repaired: list[Repaired]) -> None:
     for item in repaired:
         click.echo(

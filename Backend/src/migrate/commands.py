@@ -36,7 +36,10 @@ from src.migrate.settings import RunnerSettings, resolve
 from src.postgres.settings import ConnectionSettings, read_environment
 
 if TYPE_CHECKING:
+    from sqlalchemy import MetaData
+
     from src.migrate.audit import AuditRow
+    from src.migrate.autogen import Generated
     from src.migrate.dump import Dump
     from src.migrate.lint import Finding
     from src.migrate.repair import Forgotten, Repaired, VersionRange
@@ -438,6 +441,46 @@ def new(settings: RunnerSettings, name: str) -> Path:
     return files_module.new_file(settings.migrations_dir, name)
 
 
+@dataclass(frozen=True)
+class FromModels:
+    """What `new --from-models` found and wrote."""
+
+    generated: Generated
+    path: Path | None
+    """The file written; None when the models already match (nothing to write)."""
+
+    @property
+    def exit_code(self) -> Exit:
+        return Exit.OK
+
+
+async def new_from_models(
+    settings: RunnerSettings, name: str, metadata: MetaData, *, events: Events = _QUIET
+) -> FromModels:
+    """Write the next-numbered file with the idempotent SQL that brings the schema the migration files build
+    to `metadata` (the ORM models), compared by Alembic in a scratch database (`src.migrate.autogen`); what
+    the comparison cannot decide is in it as `-- TODO:` comments. Nothing is written when they match.
+    Needs Alembic (the `models` extra; without it a ConfigError) and the CREATEDB privilege."""
+    from src.migrate import autogen
+
+    autogen.require_alembic()  # before connecting: the one line naming the extra, whatever the database
+    files = files_module.discover(settings.migrations_dir)
+    async with connection(settings, "new", events) as (conn, where):
+        generated = await autogen.generate(
+            conn,
+            where,
+            files,
+            _options(settings),
+            metadata,
+            server_settings=settings.server_settings(),
+            note=events.note,
+        )
+    if generated.empty:
+        return FromModels(generated, None)
+    path = files_module.new_file(settings.migrations_dir, name, lambda filename: autogen.file_text(filename, generated))
+    return FromModels(generated, path)
+
+
 async def repair(settings: RunnerSettings, *, events: Events = _QUIET) -> list[Repaired]:
     """Record the current checksum and name of every applied file that was edited or renamed."""
     from src.migrate.repair import repair as do_repair
@@ -549,6 +592,7 @@ __all__ = [
     "DryRun",
     "DryRunGroup",
     "Events",
+    "FromModels",
     "History",
     "LintReport",
     "Probe",
@@ -566,6 +610,7 @@ __all__ = [
     "history",
     "lint",
     "new",
+    "new_from_models",
     "repair",
     "settings",
     "status",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,8 +197,9 @@ TEMPLATE = """\
 """
 
 
-def new_file(directory: Path, description: str) -> Path:
-    """Write the next-numbered migration from the template; the number keeps the folder's zero-padding."""
+def new_file(directory: Path, description: str, content: Callable[[str], str] | None = None) -> Path:
+    """Write the next-numbered migration from the template (or `content(filename)`); the number keeps the
+    folder's zero-padding."""
     slug = re.sub(r"[^a-z0-9]+", "_", description.lower()).strip("_")
     if not slug:
         raise MigrationFileError(f"{description!r}: a migration name needs letters or digits")
@@ -205,5 +207,6 @@ def new_file(directory: Path, description: str) -> Path:
     version = existing[-1].version + 1 if existing else 1
     width = max(3, len(existing[-1].filename.split("_", 1)[0])) if existing else 3
     path = directory / f"{version:0{width}d}_{slug}.sql"
-    path.write_text(TEMPLATE.format(filename=path.name, marker=TEMPLATE_MARKER), encoding="utf-8")
+    text = TEMPLATE.format(filename=path.name, marker=TEMPLATE_MARKER) if content is None else content(path.name)
+    path.write_text(text, encoding="utf-8")
     return path

@@ -134,23 +134,26 @@ async def scratch_database(
     *,
     server_settings: dict[str, str] | None = None,
     note: Callable[[str], None] | None = None,
+    purpose: str = "verify --rerun",
+    needs: str = "the rerun",
 ) -> AsyncIterator[asyncpg.Connection]:
     """A connection to a new, empty database on `conn`'s server (from template0, with the encoding and locale
-    of `conn`'s database), dropped with everything in it when the block ends, however it ends."""
+    of `conn`'s database), dropped with everything in it when the block ends, however it ends. `purpose`
+    (the command) begins the messages of its errors."""
     name = SCRATCH_PREFIX + secrets.token_hex(8)
     statement, user = await _create_statement(conn, name)
     try:
         await conn.execute(statement)
     except asyncpg.InsufficientPrivilegeError:
         raise ConfigError(
-            f"verify --rerun: role {user} lacks the CREATEDB privilege, which the rerun needs for its scratch "
-            f"database; grant it (ALTER ROLE {user} CREATEDB) or run verify --rerun as a role that has it"
+            f"{purpose}: role {user} lacks the CREATEDB privilege, which {needs} needs for its scratch "
+            f"database; grant it (ALTER ROLE {user} CREATEDB) or run {purpose} as a role that has it"
         ) from None
     try:
         try:
             scratch = await connect(replace(where, database=name), command="verify", server_settings=server_settings)
         except ConnectionFailed as exc:
-            raise ConnectionFailed(f"verify --rerun: cannot connect to its scratch database {name}: {exc}") from exc
+            raise ConnectionFailed(f"{purpose}: cannot connect to its scratch database {name}: {exc}") from exc
         try:
             yield scratch
         finally:
