@@ -269,7 +269,7 @@ async def run(
     if trail.enabled and not trail.written:
         try:
             await _write(conn, table, trail)
-        except asyncpg.PostgresError as exc:
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             # The run's work is committed; the row is what is lost, and the user is told.
             if note is not None:
                 note(f"this {action} is not in the audit trail: writing its row failed: {exc}")

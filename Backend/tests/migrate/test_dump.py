@@ -3,6 +3,7 @@ diff, on a real server; and the one line naming what to install when no usable p
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,8 @@ from click.testing import CliRunner, Result
 
 from src.app.cli import main
 from src.postgres import programs
-from src.postgres.settings import ConnectionSettings
-from tests.support import url_of, write_migrations
+from src.postgres.settings import ConnectionSettings, Secret
+from tests.support import PrivateServer, fetchval, url_of, write_migrations
 
 STEPS = {
     "001_a.sql": "CREATE TABLE IF NOT EXISTS a (id bigint PRIMARY KEY, note text NOT NULL DEFAULT '');",
@@ -94,3 +95,20 @@ def test_dump_without_a_usable_pg_dump_exits_10_and_apply_keeps_its_migrations(
     assert "install the PostgreSQL" in result.stderr
     assert "(the 2 migration(s) applied stay applied)" in result.stderr
     assert migrate("status", *options(database, folder)).exit_code == 0
+
+
+@pytest.mark.slow
+def test_dump_on_a_server_that_checks_passwords_gets_in_and_never_prints_the_password(
+    private_server: PrivateServer, tmp_path: Path
+) -> None:
+    secret = "Dump-Pa55word!"
+    fetchval(private_server.settings, f"CREATE ROLE dumper LOGIN PASSWORD '{secret}'")
+    private_server.require_passwords()
+    good = url_of(replace(private_server.settings, user="dumper", password=Secret(secret)))
+    result = migrate("dump", "--database-url", good)
+    assert result.exit_code == 0, result.output  # pg_dump got the password (PGPASSWORD in its environment)
+    assert "PostgreSQL database dump" in result.stdout
+    wrong = url_of(replace(private_server.settings, user="dumper", password=Secret(secret + "-wrong")))
+    refused = migrate("dump", "--database-url", wrong)
+    assert refused.exit_code == 3  # the runner's own connection is refused first, before pg_dump runs
+    assert secret not in refused.output
