@@ -382,10 +382,13 @@ class _Writer:
     def add_constraint(self, op: Any) -> None:
         from sqlalchemy.schema import AddConstraint
 
-        table = self.model_table(op.schema, op.table_name)
+        # A foreign key's op names its table as the source (`source_table`; the schema among its `kw`).
+        schema = getattr(op, "schema", None) or getattr(op, "kw", {}).get("source_schema")
+        table_name = getattr(op, "table_name", None) or op.source_table
+        table = self.model_table(schema, table_name)
         found = [c for c in table.constraints if c.name == op.constraint_name] if table is not None else []
         constraint = found[0] if found else op.to_constraint()
-        name = self.table_name(op.schema, op.table_name)
+        name = self.table_name(schema, table_name)
         if not constraint.name:
             self.out.todo(f"a constraint on {name} without a name: name it in the model (the naming convention)")
             return

@@ -78,8 +78,13 @@ def with_labels_and_an_estimate() -> MetaData:
 
 def with_changed_columns() -> MetaData:
     """The models with a column's type widened (smallint to integer), its default, nullability and comment
-    changed, and a new schema-qualified table in a schema the migrations never made."""
+    changed, a self-referencing foreign key and a unique constraint on an existing table, an index gone, and
+    a new schema-qualified table in a schema the migrations never made."""
     metadata = copy_of_models()
+    todos = metadata.tables["tasks.todos"]
+    todos.append_column(Column("parent_id", UUID(as_uuid=True), ForeignKey("tasks.todos.id", ondelete="SET NULL")))
+    todos.append_constraint(UniqueConstraint("title", "chat_id"))
+    todos.indexes.remove(next(i for i in todos.indexes if i.name == "ix_todos_chat_id"))
     priority = metadata.tables["tasks.todos"].c.priority
     priority.type = Integer()
     priority.server_default.arg = text("2")  # type: ignore[union-attr]
@@ -166,6 +171,9 @@ async def test_changed_types_defaults_nullability_comments_and_a_new_schema_roun
     assert "ALTER TABLE tasks.todos ALTER COLUMN priority SET DEFAULT 2;" in sql
     assert "ALTER TABLE tasks.todos ALTER COLUMN title DROP NOT NULL;" in sql
     assert "CREATE SCHEMA IF NOT EXISTS audit_log;" in sql
+    assert "ALTER TABLE tasks.todos ADD CONSTRAINT uq_todos_title_chat_id UNIQUE (title, chat_id);" in sql
+    assert "FOREIGN KEY(parent_id) REFERENCES tasks.todos (id) ON DELETE SET NULL;" in sql
+    assert "DROP INDEX IF EXISTS tasks.ix_todos_chat_id;" in sql
 
 
 async def test_what_the_comparison_cannot_decide_is_left_as_todos(database: ConnectionSettings, tmp_path: Path) -> None:
@@ -222,3 +230,16 @@ def test_without_alembic_it_is_one_line_naming_the_extra(
         "migrate: error: migrate new --from-models compares with Alembic, which is not installed; install the "
         "`models` extra: pip install 'agent-backend-db[models]'\n"
     )
+
+
+def test_the_command_writes_the_next_file_and_says_what_is_in_it(database: ConnectionSettings, tmp_path: Path) -> None:
+    folder = project_folder(tmp_path)
+    (folder / "007_telegram_sessions.sql").unlink()  # the models have telegram.sessions; the files no longer
+    result = migrate(
+        "new", "telegram", "--from-models", "--database-url", url_of(database), "--migrations-dir", str(folder)
+    )
+    assert result.exit_code == 0, result.output
+    written = folder / "009_telegram.sql"
+    assert result.stdout.startswith("Created migrations/009_telegram.sql: ")  # relative to the current folder
+    assert "statement(s) from the models, 0 TODO(s) for a person." in result.stdout
+    assert "CREATE TABLE IF NOT EXISTS telegram.sessions (" in written.read_text()
