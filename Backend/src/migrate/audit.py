@@ -9,7 +9,8 @@ failure is kept even though nothing else of the run is.
 
 Rows are written by the runs that take the runner's lock, while they hold it: a run refused before it
 (drift found on the first look, a malformed file, the lock wait running out) changed nothing and writes
-none, and neither do a dry run and an `apply` that found nothing pending (every container start runs one).
+none, and neither do a dry run and an `apply` that found nothing pending (every container start runs one),
+before the lock or after waiting for it while another runner applied the files.
 
 The table is created the first time a row is written. One made by an older runner (a row per repaired or
 forgotten version, no outcome) is upgraded in place, once: the new columns are added, its rows kept (they

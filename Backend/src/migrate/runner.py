@@ -150,7 +150,10 @@ async def _apply_locked(
     transactional = {f.version: unparsed or all(s.transactional for s in parsed[f.version]) for f in plan.to_apply}
     enum_files = {v for v, statements in parsed.items() if script.adds_enum_value(statements)}
     run = _Run(conn, options.ledger, key, progress, parsed, ledger_ready=plan.head is not None)
-    trail.note = "nothing left to apply (another runner applied it while this one waited)"
+    if not plan.to_apply:
+        # Another runner applied it all while this one waited: nothing changed, so no audit row (as when
+        # nothing was pending at the first look), or a fleet of replicas would leave one each.
+        trail.enabled = False
     groups = script.groups(plan.to_apply, transactional, options.transaction, commit_after=enum_files)
     for in_transaction, group in groups:
         if in_transaction:
