@@ -149,7 +149,7 @@ def main(ctx: click.Context, /, debug: bool, **before_command: Any) -> None:
 
 
 @main.command()
-@settings_options(*DATABASE, "transaction")
+@settings_options(*DATABASE, "transaction", "dump_file")
 @click.option(
     "--target",
     type=Version(),
@@ -182,6 +182,20 @@ def apply(settings: RunnerSettings, target: int | None, allow_out_of_order: bool
         console=console,
     )
     render.apply(report, as_json=as_json)
+
+
+@main.command()
+@settings_options(*DATABASE, "dump_file")
+@click.argument("output", required=False, type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
+def dump(settings: RunnerSettings, output: Path | None) -> None:
+    """Write the database's schema as SQL to OUTPUT (default: --dump-file / MIGRATE_DUMP_FILE, else stdout;
+    `-`: stdout), by the server's own pg_dump --schema-only (the embedded server's, or one of the server's
+    major version or newer on PATH or in /usr/lib/postgresql/*/bin). Stable for diffs: no version comments,
+    no owners, not the runner's ledger tables. Exits 12 naming what is missing when there is no usable pg_dump.
+    """
+    path = None if output == Path("-") else (output or settings.dump_file)
+    made = run(lambda: commands.dump(settings, path, events=render.Console()))
+    render.dump(made)
 
 
 @main.command()
@@ -220,6 +234,25 @@ def status(settings: RunnerSettings, as_json: bool) -> None:
     report = run(lambda: commands.status(settings, events=render.Console()), as_json=as_json)
     render.status(report, as_json=as_json)
     sys.exit(report.exit_code)
+
+
+@main.command()
+@settings_options(*DATABASE)
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=20,
+    show_default=True,
+    metavar="N",
+    help="Show the last N runs (0: all of them).",
+)
+@json_option
+def history(settings: RunnerSettings, limit: int, as_json: bool) -> None:
+    """Show the audit trail, newest first: every apply, rollback, repair, forget and baseline that took the
+    lock, with who (database role, OS user, host, application name), when, what, how long and the outcome
+    (a failed run too, with its error). Kept in the ledger's audit table (<ledger>_audit)."""
+    report = run(lambda: commands.history(settings, limit=limit or None, events=render.Console()), as_json=as_json)
+    render.history(report, as_json=as_json)
 
 
 @main.command()
@@ -310,10 +343,30 @@ def verify(settings: RunnerSettings, rerun: bool, all_files: bool, roundtrip: bo
 
 @main.command()
 @click.argument("name")
-@settings_options("migrations_dir")
+@settings_options("migrations_dir", "database_url", "ledger_table")
 @click.option("--down", is_flag=True, help="Also create NNN_NAME.down.sql, the SQL `migrate rollback` runs.")
-def new(settings: RunnerSettings, name: str, down: bool) -> None:
-    """Create the next NNN_NAME.sql from a template and say what to do next; needs no database."""
+@click.option(
+    "--from-models",
+    is_flag=True,
+    help="Write the SQL that brings the schema the migrations build to the ORM models (Alembic's comparison "
+    "in a scratch database: needs the `models` extra, a database and CREATEDB); TODO comments mark what a "
+    "person must finish.",
+)
+def new(settings: RunnerSettings, name: str, down: bool, from_models: bool) -> None:
+    """Create the next NNN_NAME.sql from a template and say what to do next; needs no database.
+
+    With --from-models, the file holds the idempotent SQL (CREATE TABLE IF NOT EXISTS, ADD COLUMN IF NOT
+    EXISTS, CREATE INDEX IF NOT EXISTS, ...) that brings the schema the migration files build to the models
+    in Backend/src/database/models, compared by Alembic's autogenerate in a scratch database on the
+    configured server (or the embedded one); renames, type changes without a cast and other decisions are
+    `-- TODO:` comments in it. No file is written when the models already match.
+    """
+    if from_models:
+        from src.database.models import Base
+
+        result = run(lambda: commands.new_from_models(settings, name, Base.metadata, events=render.Console()))
+        render.from_models(result, settings.migrations_dir)
+        return
 
     async def go() -> Path:
         return commands.new(settings, name, down=down)

@@ -125,6 +125,13 @@ OPTIONS: dict[str, Callable[[F], F]] = {
         help="all: every pending file in one transaction, so a failure leaves the database as it was; per-file: "
         "each file commits on its own (env MIGRATE_TRANSACTION; default all).",
     ),
+    "dump_file": click.option(
+        "--dump-file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        metavar="PATH",
+        help="After every successful apply, write the schema there as `migrate dump` does, for reviews to see "
+        "the change in the diff (env MIGRATE_DUMP_FILE; default: none).",
+    ),
 }
 
 OPTION_FLAGS = {name: "--" + name.replace("_", "-") for name in OPTIONS}

@@ -28,6 +28,7 @@ from src.migrate.settings import DEFAULT_MIGRATIONS_DIR
 from src.postgres.settings import ConnectionSettings
 
 if TYPE_CHECKING:
+    from src.migrate.dump import Dump
     from src.migrate.lint import Finding
     from src.migrate.repair import Forgotten, Repaired
     from src.postgres.embedded import EmbeddedServer
@@ -174,10 +175,19 @@ def apply(report: commands.ApplyReport, *, as_json: bool) -> None:
                     "head": result.head,
                     "lock_wait_s": None if result.lock_wait_s is None else round(result.lock_wait_s, 3),
                     "elapsed_ms": round(report.elapsed_ms, 3),
+                    "dump_file": None if report.dump is None else str(report.dump.path),
                 }
             )
         )
         return
+    _apply_text(report)
+    if report.dump is not None and report.dump.path is not None:
+        click.echo(f"Wrote the schema to {shown_path(report.dump.path)}.")
+
+
+def _apply_text(report: commands.ApplyReport) -> None:
+    result = report.result
+    ran = report.repeatables.ran if report.repeatables is not None else []
     total = len(result.plan.entries)
     if not result.applied:
         why = _below_target(result.plan, report.target)
@@ -295,6 +305,68 @@ def _dry_run_repeatables(plan: commands.DryRun) -> None:
         )
         for statement in statements:
             click.echo(statement.text + ";")
+
+
+def history(report: commands.History, *, as_json: bool) -> None:
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "table": str(report.table),
+                    "runs": [
+                        {
+                            "id": r.id,
+                            "at": r.at.isoformat(),
+                            "action": r.action,
+                            "outcome": r.outcome,
+                            "versions": r.versions,
+                            "duration_ms": None if r.duration_ms is None else round(r.duration_ms, 3),
+                            "database_role": r.done_by,
+                            "os_user": r.os_user,
+                            "hostname": r.hostname,
+                            "application_name": r.application_name,
+                            "note": r.note,
+                            "error": r.error,
+                            "before": r.before,
+                            "after": r.after,
+                        }
+                        for r in report.rows
+                    ],
+                }
+            )
+        )
+        return
+    if not report.rows:
+        click.echo(f"No runs recorded in {report.table} yet.")
+        return
+    click.echo(f"{'AT (UTC)':<19}  {'ACTION':<8}  {'OUTCOME':<7}  {'TOOK':>9}  {'VERSIONS':<12}  WHO")
+    for r in report.rows:
+        at = r.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        took = "" if r.duration_ms is None else ms(r.duration_ms)
+        who = f"{r.done_by} ({r.os_user}@{r.hostname})" if r.os_user else f"{r.done_by} (@{r.hostname})"
+        click.echo(f"{at:<19}  {r.action:<8}  {r.outcome:<7}  {took:>9}  {_versions(r.versions):<12}  {who}")
+        said = (r.error or "").splitlines()[0] if r.error else r.note
+        if said:
+            click.echo(f"    {'error: ' if r.error else ''}{said}")
+    click.echo(f"{len(report.rows)} run(s) shown, newest first, from {report.table}.")
+
+
+def _versions(versions: Sequence[int]) -> str:
+    if not versions:
+        return "-"
+    shown = ",".join(f"{v:03d}" for v in versions[:3])
+    return shown + (f" +{len(versions) - 3}" if len(versions) > 3 else "")
+
+
+def dump(made: Dump) -> None:
+    """The schema on stdout, or where it was written on stderr."""
+    if made.path is None:
+        click.echo(made.sql, nl=False)
+        return
+    click.echo(
+        f"Wrote the schema to {shown_path(made.path)} (pg_dump {made.program}, PostgreSQL {made.server_version}).",
+        err=True,
+    )
 
 
 def status(report: commands.Status, *, as_json: bool) -> None:
@@ -543,6 +615,22 @@ def new(path: Path, migrations_dir: Path, *, down: bool = False) -> None:
     click.echo(f"  3. migrate lint {shown_path(path)}")
     click.echo(f"  4. migrate apply{folder}")
     click.echo(f"  5. Check the models still match the SQL: pytest {shown_path(DRIFT_CHECK)}")
+
+
+def from_models(result: commands.FromModels, migrations_dir: Path) -> None:
+    """The file `new --from-models` wrote (or that none was needed), and the TODOs left in it."""
+    generated = result.generated
+    if result.path is None:
+        click.echo("The models match the schema the migrations build; no file written.")
+        return
+    folder = "" if migrations_dir == DEFAULT_MIGRATIONS_DIR else f" --migrations-dir {shown_path(migrations_dir)}"
+    click.echo(
+        f"Created {shown_path(result.path)}: {len(generated.statements)} statement(s) from the models, "
+        f"{len(generated.todos)} TODO(s) for a person."
+    )
+    for todo in generated.todos:
+        click.echo(f"  TODO: {todo}")
+    click.echo(f"Next: review it, migrate lint {shown_path(result.path)}, migrate apply{folder}.")
 
 
 def repair(repaired: list[Repaired]) -> None:

@@ -207,6 +207,11 @@ class DatabaseConfig(BaseSettings):
             return tuple(urls)
         return value
 
+    slow_statement_ms: float | None = Field(None, validation_alias="DB_SLOW_STATEMENT_MS", ge=0)
+    """Log each statement that takes this many milliseconds or longer, as a WARNING on the logger
+    `src.database.slow` with its duration and SQL text, never its parameter values (`slowlog`); None
+    (the default) logs none, 0 logs every statement."""
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePool
 from sqlalchemy.util import await_only
 
-from src.database import faults, sessions
+from src.database import faults, sessions, slowlog
 from src.database.config import DatabaseConfig
 from src.database.errors import DatabaseUnavailable, DataLayerError, ManagerClosed
 from src.postgres.explain import explain_connect_error
@@ -249,6 +249,8 @@ class DatabaseManager:
         values = _session_settings(config, reader=reader)
         if values and not config.transaction_pooling:
             event.listen(engine.sync_engine, "connect", _apply_on_connect(values))
+        if config.slow_statement_ms is not None:
+            slowlog.install(engine, config.slow_statement_ms)
         return engine
 
     @staticmethod

@@ -37,6 +37,11 @@ from src.migrate.settings import RunnerSettings, resolve
 from src.postgres.settings import ConnectionSettings, read_environment
 
 if TYPE_CHECKING:
+    from sqlalchemy import MetaData
+
+    from src.migrate.audit import AuditRow
+    from src.migrate.autogen import Generated
+    from src.migrate.dump import Dump
     from src.migrate.lint import Finding
     from src.migrate.repair import Forgotten, Repaired, VersionRange
     from src.migrate.rollback import RollbackPlan
@@ -181,6 +186,8 @@ class ApplyReport:
     """The `target` asked for (None: every pending file)."""
     repeatables: runner.RepeatablesResult | None = None
     """The repeatable scripts' run; None when the folder has none, or `target` left numbered files pending."""
+    dump: Dump | None = None
+    """The schema written to `settings.dump_file` after the run (None: no dump file is set)."""
 
     @property
     def applied(self) -> list[runner.Applied]:
@@ -202,7 +209,9 @@ async def apply(
     allow_out_of_order: bool = False,
     events: Events = _QUIET,
 ) -> ApplyReport:
-    """Apply every pending migration (up to `target`) in order, each recorded in the ledger."""
+    """Apply every pending migration (up to `target`) in order, each recorded in the ledger; then, when
+    `settings.dump_file` is set, write the schema there (`dump`; a failure there is a DumpFailed, the
+    migrations staying applied)."""
     folder = files_module.discover_all(settings.migrations_dir)
     files = folder.migrations
     check_target(files, target, settings.migrations_dir)
@@ -222,7 +231,43 @@ async def apply(
                 conn, folder.repeatables, options, events, lock_connection=lock_connection
             )
         elapsed_ms = (time.perf_counter() - started) * 1000
-    return ApplyReport(result, where.describe(), settings.ledger, elapsed_ms, target, repeatables)
+        written = None
+        if settings.dump_file is not None:
+            written = await _dump_to(conn, where, settings, settings.dump_file, after=result.applied)
+    return ApplyReport(result, where.describe(), settings.ledger, elapsed_ms, target, repeatables, written)
+
+
+async def _dump_to(
+    conn: asyncpg.Connection,
+    where: ConnectionSettings,
+    settings: RunnerSettings,
+    path: Path,
+    after: Sequence[runner.Applied] | None = None,
+) -> Dump:
+    from dataclasses import replace
+
+    from src.migrate import dump as dumper
+    from src.migrate.errors import DumpFailed
+
+    try:
+        made = await dumper.dump(conn, where, settings.ledger)
+        dumper.write(made.sql, path)
+    except (DumpFailed, OSError) as exc:
+        message = f"{exc}" if isinstance(exc, DumpFailed) else f"cannot write the schema to {path}: {exc}"
+        if after:
+            message += f" (the {len(after)} migration(s) applied stay applied)"
+        raise DumpFailed(message) from exc
+    return replace(made, path=path)
+
+
+async def dump(settings: RunnerSettings, path: Path | None = None, *, events: Events = _QUIET) -> Dump:
+    """The database's schema as SQL (`src.migrate.dump`), written to `path` when given (else returned only)."""
+    from src.migrate import dump as dumper
+
+    async with connection(settings, "dump", events) as (conn, where):
+        if path is not None:
+            return await _dump_to(conn, where, settings, path)
+        return await dumper.dump(conn, where, settings.ledger)
 
 
 def _all_applied(plan: Plan, applied: Sequence[runner.Applied]) -> bool:
@@ -532,13 +577,52 @@ def new(settings: RunnerSettings, name: str, *, down: bool = False) -> Path:
     return files_module.new_file(settings.migrations_dir, name, down=down)
 
 
+@dataclass(frozen=True)
+class FromModels:
+    """What `new --from-models` found and wrote."""
+
+    generated: Generated
+    path: Path | None
+    """The file written; None when the models already match (nothing to write)."""
+
+    @property
+    def exit_code(self) -> Exit:
+        return Exit.OK
+
+
+async def new_from_models(
+    settings: RunnerSettings, name: str, metadata: MetaData, *, events: Events = _QUIET
+) -> FromModels:
+    """Write the next-numbered file with the idempotent SQL that brings the schema the migration files build
+    to `metadata` (the ORM models), compared by Alembic in a scratch database (`src.migrate.autogen`); what
+    the comparison cannot decide is in it as `-- TODO:` comments. Nothing is written when they match.
+    Needs Alembic (the `models` extra; without it a ConfigError) and the CREATEDB privilege."""
+    from src.migrate import autogen
+
+    autogen.require_alembic()  # before connecting: the one line naming the extra, whatever the database
+    files = files_module.discover(settings.migrations_dir)
+    async with connection(settings, "new", events) as (conn, where):
+        generated = await autogen.generate(
+            conn,
+            where,
+            files,
+            _options(settings),
+            metadata,
+            note=events.note,
+        )
+    if generated.empty:
+        return FromModels(generated, None)
+    path = files_module.new_file(settings.migrations_dir, name, lambda filename: autogen.file_text(filename, generated))
+    return FromModels(generated, path)
+
+
 async def repair(settings: RunnerSettings, *, events: Events = _QUIET) -> list[Repaired]:
     """Record the current checksum and name of every applied file that was edited or renamed."""
     from src.migrate.repair import repair as do_repair
 
     files = files_module.discover(settings.migrations_dir)
-    async with connection(settings, "repair", events) as (conn, _):
-        return await do_repair(conn, files, _options(settings))
+    async with connection(settings, "repair", events) as (conn, where):
+        return await do_repair(conn, files, _options(settings), lock_connection=_lock_connection(where, "repair"))
 
 
 async def forget(
@@ -554,8 +638,10 @@ async def forget(
     from src.migrate.repair import forget as do_forget
 
     files = files_module.discover(settings.migrations_dir)
-    async with connection(settings, "repair", events) as (conn, _):
-        return await do_forget(conn, files, _options(settings), versions, confirm)
+    async with connection(settings, "repair", events) as (conn, where):
+        return await do_forget(
+            conn, files, _options(settings), versions, confirm, lock_connection=_lock_connection(where, "repair")
+        )
 
 
 async def baseline(settings: RunnerSettings, version: int, *, events: Events = _QUIET) -> list[MigrationFile]:
@@ -563,8 +649,36 @@ async def baseline(settings: RunnerSettings, version: int, *, events: Events = _
     from src.migrate.repair import baseline as do_baseline
 
     files = files_module.discover(settings.migrations_dir)
-    async with connection(settings, "baseline", events) as (conn, _):
-        return await do_baseline(conn, files, _options(settings), version)
+    async with connection(settings, "baseline", events) as (conn, where):
+        return await do_baseline(
+            conn,
+            files,
+            _options(settings),
+            version,
+            note=events.note,
+            lock_connection=_lock_connection(where, "baseline"),
+        )
+
+
+@dataclass(frozen=True)
+class History:
+    """The audit trail, newest first (`src.migrate.audit`)."""
+
+    rows: list[AuditRow]
+    table: LedgerTable
+    """The audit table read."""
+
+    @property
+    def exit_code(self) -> Exit:
+        return Exit.OK
+
+
+async def history(settings: RunnerSettings, *, limit: int | None = 20, events: Events = _QUIET) -> History:
+    """The last `limit` runs of apply, rollback, repair, forget and baseline (None: all), newest first."""
+    from src.migrate import audit
+
+    async with connection(settings, "history", events) as (conn, _):
+        return History(await audit.read(conn, settings.ledger, limit=limit), settings.ledger.audit)
 
 
 async def wait(settings: RunnerSettings, *, give_up_after: float) -> float:
@@ -622,6 +736,8 @@ __all__ = [
     "DryRun",
     "DryRunGroup",
     "Events",
+    "FromModels",
+    "History",
     "LintReport",
     "Probe",
     "RollbackReport",
@@ -633,10 +749,13 @@ __all__ = [
     "connection",
     "database",
     "dry_run",
+    "dump",
     "forget",
     "health",
+    "history",
     "lint",
     "new",
+    "new_from_models",
     "repair",
     "rollback",
     "settings",

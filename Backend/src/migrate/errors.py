@@ -27,6 +27,7 @@ class Exit(IntEnum):
     NO_DEV_SERVER = 9
     READ_ONLY = 10
     NO_DOWN_SCRIPT = 11
+    DUMP_FAILED = 12
     INTERRUPTED = 130
     TERMINATED = 143
 
@@ -56,6 +57,10 @@ EXIT_CODES: dict[Exit, str] = {
         "the server is read-only (a hot standby, or default_transaction_read_only): migrations need the primary"
     ),
     Exit.NO_DOWN_SCRIPT: "`rollback` refused: a file it would undo has no down script (named in the message)",
+    Exit.DUMP_FAILED: (
+        "`dump` (or `apply --dump-file`): no usable pg_dump on this machine (the message names the version to "
+        "install), or pg_dump failed; an apply's migrations stay applied"
+    ),
     Exit.INTERRUPTED: "interrupted (Ctrl-C, SIGINT)",
     Exit.TERMINATED: "terminated (SIGTERM)",
 }
@@ -141,3 +146,9 @@ class MigrationFailed(MigrateError):
         super().__init__(message)
         self.sqlstate = sqlstate if sqlstate is not None or diagnostic is None else diagnostic.sqlstate
         self.diagnostic = diagnostic
+
+
+class DumpFailed(MigrateError):
+    """The schema could not be dumped: no pg_dump of a usable version, or pg_dump failed (names which)."""
+
+    exit_code = Exit.DUMP_FAILED

@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -295,9 +296,12 @@ DOWN_TEMPLATE = """\
 """
 
 
-def new_file(directory: Path, description: str, *, down: bool = False) -> Path:
-    """Write the next-numbered migration from the template (with `down`, its down file beside it, from its
-    own template); the number keeps the folder's zero-padding. Returns the migration's path."""
+def new_file(
+    directory: Path, description: str, content: Callable[[str], str] | None = None, *, down: bool = False
+) -> Path:
+    """Write the next-numbered migration from the template (or `content(filename)`; with `down`, its down
+    file beside it, from its own template); the number keeps the folder's zero-padding. Returns the
+    migration's path."""
     slug = re.sub(r"[^a-z0-9]+", "_", description.lower()).strip("_")
     if not slug:
         raise MigrationFileError(f"{description!r}: a migration name needs letters or digits")
@@ -305,7 +309,8 @@ def new_file(directory: Path, description: str, *, down: bool = False) -> Path:
     version = existing[-1].version + 1 if existing else 1
     width = max(3, len(existing[-1].filename.split("_", 1)[0])) if existing else 3
     path = directory / f"{version:0{width}d}_{slug}.sql"
-    path.write_text(TEMPLATE.format(filename=path.name, marker=TEMPLATE_MARKER), encoding="utf-8")
+    text = TEMPLATE.format(filename=path.name, marker=TEMPLATE_MARKER) if content is None else content(path.name)
+    path.write_text(text, encoding="utf-8")
     if down:
         undo = down_path(path)
         undo.write_text(

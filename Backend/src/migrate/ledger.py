@@ -13,11 +13,8 @@ Columns (documented in docs/migrations.md):
     down_checksum  text                SHA-256 of its down file (NNN_name.down.sql) when it was applied;
                                        NULL when it had none. Added in place to an older ledger (`upgrade`)
 
-Beside it, `<ledger>_audit` (e.g. public.migration_ledger_audit) keeps one row per deliberate change
-`migrate repair` or `migrate rollback` made to the ledger: the action ('forget', 'repair', 'rollback'),
-the version, the ledger row before and after (jsonb), who, from which host, when, and a note.
-`ensure(..., audit=True)` creates it the first time a repair or rollback needs it, beside a ledger old or
-new (and widens an older one's check of the actions).
+Beside it, `<ledger>_audit` keeps the audit trail: a row per run of a command that changes the ledger
+(`src.migrate.audit`). The ledger itself never changes shape, so older and newer runners share it.
 
 `<ledger>_repeatable` keeps one row per repeatable script (`R__name.sql`) that ran: its file name, the
 checksum it ran with, when, how long, who and from which host. It is created the first time a repeatable
@@ -121,18 +118,9 @@ async def exists(conn: asyncpg.Connection, table: LedgerTable) -> bool:
     )
 
 
-async def ensure(conn: asyncpg.Connection, table: LedgerTable, *, audit: bool = False) -> None:
-    """Create the ledger if it is missing; with `audit`, its audit table too. Call it holding the runner's
-    lock: concurrent CREATE TABLE IF NOT EXISTS can still fail on the catalog's unique index.
-
-    The audit table is made only when a change needs recording (`repair`, `rollback`), so `apply` leaves
-    exactly the ledger behind, as before it existed; a ledger made without it is upgraded in place here, idempotently
-    (later calls find it). A role that may not create it gets a ConfigError and nothing changes.
-    """
-    if audit:
-        await ensure(conn, table)
-        await _ensure_audit(conn, table)
-        return
+async def ensure(conn: asyncpg.Connection, table: LedgerTable) -> None:
+    """Create the ledger if it is missing. Call it holding the runner's lock: concurrent CREATE TABLE IF
+    NOT EXISTS can still fail on the catalog's unique index."""
     if await exists(conn, table):
         return
     if await fetchval(conn, "SELECT pg_catalog.to_regnamespace($1) IS NULL", f'"{table.schema}"'):
@@ -179,68 +167,6 @@ async def upgrade(conn: asyncpg.Connection, table: LedgerTable) -> None:
             f"cannot add the down_checksum column to the ledger {table}: this role ({role}) does not own it; "
             "run the command once as its owner, so the ledger can record down files. Nothing was changed"
         ) from None
-
-
-async def _ensure_audit(conn: asyncpg.Connection, table: LedgerTable) -> None:
-    import asyncpg
-
-    try:
-        if await exists(conn, table.audit):
-            await _allow_every_action(conn, table)
-            return
-        await conn.execute(
-            _AUDIT_DDL.format(
-                audit=table.audit.qualified,
-                ledger=table,
-                action_check=_ACTION_CHECK,
-            )
-        )
-    except asyncpg.InsufficientPrivilegeError:
-        role = await conn.fetchval("SELECT current_user")
-        raise ConfigError(
-            f"cannot create the audit table {table.audit}: this role ({role}) may not create tables in "
-            f"schema {table.schema}; run the command once as a role that may, so every change to the ledger "
-            "keeps its audit row. Nothing was changed"
-        ) from None
-
-
-ACTIONS = ("forget", "repair", "rollback")
-_ACTION_CHECK = "CHECK (action IN (" + ", ".join(f"'{a}'" for a in ACTIONS) + "))"
-
-
-async def _allow_every_action(conn: asyncpg.Connection, table: LedgerTable) -> None:
-    """An audit table made before rollbacks were audited allows 'forget' and 'repair' only: widen its check,
-    in place and once (a later call finds 'rollback' in it)."""
-    rows = await fetch(
-        conn,
-        "SELECT conname, pg_catalog.pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint "
-        "WHERE conrelid = pg_catalog.to_regclass($1) AND contype = 'c'",
-        table.audit.qualified,
-    )
-    old = [name for name, definition in rows if "action" in definition and "'rollback'" not in definition]
-    if not old:
-        return
-    async with conn.transaction():
-        await conn.execute(
-            f'ALTER TABLE {table.audit.qualified} DROP CONSTRAINT "{old[0]}", ADD CONSTRAINT "{old[0]}" {_ACTION_CHECK}'
-        )
-
-
-_AUDIT_DDL = """
-    CREATE TABLE IF NOT EXISTS {audit} (
-        id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        at        timestamptz NOT NULL DEFAULT clock_timestamp(),
-        action    text NOT NULL {action_check},
-        version   bigint NOT NULL,
-        before    jsonb,
-        after     jsonb,
-        done_by   text NOT NULL DEFAULT current_user,
-        hostname  text NOT NULL,
-        note      text NOT NULL
-    );
-    COMMENT ON TABLE {audit} IS
-        'Deliberate changes `migrate repair` and `rollback` made to {ledger}: the row before and after, who, when.';
-"""
 
 
 async def read(conn: asyncpg.Connection, table: LedgerTable) -> list[LedgerRow]:
@@ -301,75 +227,65 @@ async def durations(conn: asyncpg.Connection, table: LedgerTable, versions: list
 
 
 async def update(
-    conn: asyncpg.Connection, table: LedgerTable, *, version: int, name: str, checksum: str, note: str
-) -> None:
-    """Record a new name and checksum for an applied version, with an audit row holding the row before
-    and after (one statement: both happen or neither)."""
-    await fetch(
+    conn: asyncpg.Connection, table: LedgerTable, *, version: int, name: str, checksum: str
+) -> tuple[dict[str, object], dict[str, object]]:
+    """Record a new name and checksum for an applied version; the row before and after (as JSON objects,
+    for the audit trail)."""
+    import json
+
+    rows = await fetch(
         conn,
         f"""
         WITH old AS (SELECT * FROM {table.qualified} WHERE version = $1),
              new AS (UPDATE {table.qualified} SET name = $2, checksum = $3 WHERE version = $1 RETURNING *)
-        INSERT INTO {table.audit.qualified} (action, version, before, after, hostname, note)
-        SELECT 'repair', old.version, to_jsonb(old), to_jsonb(new), $4, $5 FROM old, new
+        SELECT to_jsonb(old)::text, to_jsonb(new)::text FROM old, new
         """,
         version,
         name,
         checksum,
-        socket.gethostname(),
-        note,
     )
+    return json.loads(rows[0][0]), json.loads(rows[0][1])
 
 
-async def forget(conn: asyncpg.Connection, table: LedgerTable, *, version: int, note: str) -> None:
-    """Delete an applied version's row, keeping it in an audit row (one statement: both or neither)."""
-    await fetch(
-        conn,
-        f"""
-        WITH gone AS (DELETE FROM {table.qualified} WHERE version = $1 RETURNING *)
-        INSERT INTO {table.audit.qualified} (action, version, before, hostname, note)
-        SELECT 'forget', gone.version, to_jsonb(gone), $2, $3 FROM gone
-        """,
-        version,
-        socket.gethostname(),
-        note,
+async def forget(conn: asyncpg.Connection, table: LedgerTable, *, version: int) -> dict[str, object]:
+    """Delete an applied version's row; the row as it was (a JSON object, for the audit trail)."""
+    import json
+
+    rows = await fetch(
+        conn, f"DELETE FROM {table.qualified} AS gone WHERE version = $1 RETURNING to_jsonb(gone)::text", version
     )
+    gone: dict[str, object] = json.loads(rows[0][0])
+    return gone
 
 
 async def record_down(
-    conn: asyncpg.Connection, table: LedgerTable, *, version: int, down_checksum: str | None, note: str
-) -> None:
-    """Record a new down-file checksum for an applied version, with an audit row (one statement)."""
-    await fetch(
+    conn: asyncpg.Connection, table: LedgerTable, *, version: int, down_checksum: str | None
+) -> tuple[dict[str, object], dict[str, object]]:
+    """Record a new down-file checksum for an applied version; the row before and after (for the audit trail)."""
+    import json
+
+    rows = await fetch(
         conn,
         f"""
         WITH old AS (SELECT * FROM {table.qualified} WHERE version = $1),
              new AS (UPDATE {table.qualified} SET down_checksum = $2 WHERE version = $1 RETURNING *)
-        INSERT INTO {table.audit.qualified} (action, version, before, after, hostname, note)
-        SELECT 'repair', old.version, to_jsonb(old), to_jsonb(new), $3, $4 FROM old, new
+        SELECT to_jsonb(old)::text, to_jsonb(new)::text FROM old, new
         """,
         version,
         down_checksum,
-        socket.gethostname(),
-        note,
     )
+    return json.loads(rows[0][0]), json.loads(rows[0][1])
 
 
-async def remove(conn: asyncpg.Connection, table: LedgerTable, *, version: int, note: str) -> bool:
-    """Delete a rolled-back version's row (in its down file's transaction), keeping it in an audit row (one
-    statement: both or neither); whether there was one."""
+async def remove(conn: asyncpg.Connection, table: LedgerTable, *, version: int) -> dict[str, object] | None:
+    """Delete a rolled-back version's row (in its down file's transaction); the row as it was, for the audit
+    trail, or None when there was none."""
+    import json
+
     rows = await fetch(
-        conn,
-        f"""
-        WITH gone AS (DELETE FROM {table.qualified} WHERE version = $1 RETURNING *)
-        INSERT INTO {table.audit.qualified} (action, version, before, hostname, note)
-        SELECT 'rollback', gone.version, to_jsonb(gone), $2, $3 FROM gone RETURNING version
-        """,
-        version,
-        socket.gethostname(),
-        note,
+        conn, f"DELETE FROM {table.qualified} AS gone WHERE version = $1 RETURNING to_jsonb(gone)::text", version
     )
-    return bool(rows)
+    return json.loads(rows[0][0]) if rows else None
 
 
 @dataclass(frozen=True)

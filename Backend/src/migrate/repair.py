@@ -1,22 +1,22 @@
 """Deliberate changes to the ledger: `repair` (accept the files as they are now), `forget` (drop the rows
 of deleted files: after a squash, or a file removed on purpose) and `baseline` (adopt a database whose
-schema was built some other way). None runs any migration SQL. `repair` and `forget` keep an audit row
-per change in the ledger's audit table (`ledger.py`)."""
+schema was built some other way). None runs any migration SQL. Each run keeps a row in the audit trail
+(`audit`), written with the change it describes: `repair` and `forget` refuse when it cannot be."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
-from src.migrate import ledger, lock, session
+from src.migrate import audit, ledger, session
 from src.migrate.errors import ConfigError, DriftError, MigrationFileError
 from src.migrate.files import MigrationFile
 from src.migrate.ledger import LedgerRow, LedgerTable
 from src.migrate.plan import Entry, Plan, State, make_plan
-from src.migrate.runner import Options
+from src.migrate.runner import LockConnector, Options, locked
 
 VersionRange = tuple[int, int]
 """Versions `low` to `high`, both included (one version: `(n, n)`)."""
@@ -32,60 +32,65 @@ class Repaired:
     """The down file was what changed (its checksum was `old_down_checksum`; name and checksum stand)."""
 
 
-async def repair(conn: asyncpg.Connection, files: Sequence[MigrationFile], options: Options) -> list[Repaired]:
+async def repair(
+    conn: asyncpg.Connection,
+    files: Sequence[MigrationFile],
+    options: Options,
+    *,
+    lock_connection: LockConnector | None = None,
+) -> list[Repaired]:
     """Record the current name and checksum of every applied file that was edited or renamed.
 
     Missing files are not forgotten (that would hide a real loss): they stay an error until restored, or
     until `forget` is asked for them by version. Every change keeps an audit row.
     """
-    async with _locked(conn, options):
-        plan = make_plan(files, await ledger.read(conn, options.ledger), allow_out_of_order=True)
-        missing = [e for e in plan.entries if e.state is State.MISSING]
-        if missing:
-            raise DriftError(
-                "\n".join(p for e in missing if (p := e.problem()))
-                + "\nrepair records edits and renames and never forgets an applied file unasked; nothing was "
-                "changed. If a file was deleted on purpose (a squash), `migrate repair --forget N` drops its row"
-            )
-        changed = [e for e in plan.entries if e.state in (State.EDITED, State.RENAMED, State.DOWN_EDITED)]
-        if not changed:
-            return []
-        await ledger.ensure(conn, options.ledger, audit=True)  # made the first time a change needs it
-        repaired = []
-        async with conn.transaction():
-            for entry in changed:
-                assert entry.file is not None
-                assert entry.row is not None
-                if entry.state is State.DOWN_EDITED:
-                    await ledger.record_down(
-                        conn,
-                        options.ledger,
-                        version=entry.version,
-                        down_checksum=entry.file.down_checksum,
-                        note=f"migrate repair: accepted the down file of {entry.file.filename} as it is now",
-                    )
-                    repaired.append(
-                        Repaired(entry.file, entry.row.name, entry.row.checksum, entry.row.down_checksum, down=True)
-                    )
-                    continue
-                await ledger.update(
-                    conn,
-                    options.ledger,
-                    version=entry.version,
-                    name=entry.file.name,
-                    checksum=entry.file.checksum,
-                    note=f"migrate repair: accepted {entry.file.filename} as it is now ({entry.state.value})",
+    started = time.perf_counter()
+    async with locked(conn, options, None, lock_connection):  # noqa: SIM117 (the row is written under the lock)
+        async with audit.run(conn, options.ledger, "repair", required=True, started=started) as trail:
+            plan = make_plan(files, await ledger.read(conn, options.ledger), allow_out_of_order=True)
+            missing = [e for e in plan.entries if e.state is State.MISSING]
+            if missing:
+                raise DriftError(
+                    "\n".join(p for e in missing if (p := e.problem()))
+                    + "\nrepair records edits and renames and never forgets an applied file unasked; nothing was "
+                    "changed. If a file was deleted on purpose (a squash), `migrate repair --forget N` drops its row"
                 )
-                repaired.append(Repaired(entry.file, entry.row.name, entry.row.checksum))
-        return repaired
-
-
-@contextlib.asynccontextmanager
-async def _locked(conn: asyncpg.Connection, options: Options) -> AsyncIterator[None]:
-    """A transaction holding the migration lock, with the runner's settings; it commits at the block's end."""
-    async with lock.held(conn, lock.lock_key(options.ledger), wait=options.lock_wait):
-        await session.apply_local(conn, options.session)
-        yield
+            changed = [e for e in plan.entries if e.state in (State.EDITED, State.RENAMED, State.DOWN_EDITED)]
+            trail.note = "migrate repair: nothing to repair"
+            repaired = []
+            async with conn.transaction():
+                await session.apply_local(conn, options.session)
+                trail.before, trail.after = [], []
+                for entry in changed:
+                    assert entry.file is not None
+                    assert entry.row is not None
+                    if entry.state is State.DOWN_EDITED:
+                        before, after = await ledger.record_down(
+                            conn, options.ledger, version=entry.version, down_checksum=entry.file.down_checksum
+                        )
+                        repaired.append(
+                            Repaired(entry.file, entry.row.name, entry.row.checksum, entry.row.down_checksum, down=True)
+                        )
+                    else:
+                        before, after = await ledger.update(
+                            conn,
+                            options.ledger,
+                            version=entry.version,
+                            name=entry.file.name,
+                            checksum=entry.file.checksum,
+                        )
+                        repaired.append(Repaired(entry.file, entry.row.name, entry.row.checksum))
+                    trail.before.append(before)
+                    trail.after.append(after)
+                    trail.versions.append(entry.version)
+                if changed:
+                    trail.note = "migrate repair: accepted " + ", ".join(
+                        f"{e.file.filename} as it is now ({e.state.value})" for e in changed if e.file is not None
+                    )
+                else:
+                    trail.before = trail.after = None
+                await trail.record_in(conn, options.ledger)  # with the change: both or neither
+            return repaired
 
 
 def _shown(ranges: Sequence[VersionRange]) -> str:
@@ -127,6 +132,8 @@ async def forget(
     options: Options,
     ranges: Sequence[VersionRange],
     confirm: Callable[[list[LedgerRow]], bool] | None = None,
+    *,
+    lock_connection: LockConnector | None = None,
 ) -> list[Forgotten]:
     """Delete the ledger rows of the deleted files `ranges` name, each kept in an audit row.
 
@@ -140,23 +147,32 @@ async def forget(
         )
     if confirm is not None and not confirm(rows):
         raise ConfigError("not confirmed; nothing was changed (--yes confirms without asking)")
-    async with _locked(conn, options):
-        again = make_plan(files, await ledger.read(conn, options.ledger), allow_out_of_order=True)
-        if forgettable(again, ranges, options.ledger) != rows:
-            raise DriftError("the ledger changed while the command waited; nothing was changed, run it again")
-        await ledger.ensure(conn, options.ledger, audit=True)  # made the first time a change needs it
-        for row in rows:
-            await ledger.forget(
-                conn,
-                options.ledger,
-                version=row.version,
-                note=f"migrate repair --forget: {Forgotten(row).label} is gone from the migrations folder",
-            )
+    started = time.perf_counter()
+    async with locked(conn, options, None, lock_connection):
+        async with audit.run(conn, options.ledger, "forget", required=True, started=started) as trail:
+            trail.note = f"migrate repair --forget {_shown(ranges)}"
+            again = make_plan(files, await ledger.read(conn, options.ledger), allow_out_of_order=True)
+            if forgettable(again, ranges, options.ledger) != rows:
+                raise DriftError("the ledger changed while the command waited; nothing was changed, run it again")
+            async with conn.transaction():
+                await session.apply_local(conn, options.session)
+                trail.before = [await ledger.forget(conn, options.ledger, version=row.version) for row in rows]
+                trail.versions = [row.version for row in rows]
+                trail.note = "migrate repair --forget: " + ", ".join(
+                    f"{Forgotten(row).label} is gone from the migrations folder" for row in rows
+                )
+                await trail.record_in(conn, options.ledger)  # with the change: both or neither
         return [Forgotten(row) for row in rows]
 
 
 async def baseline(
-    conn: asyncpg.Connection, files: Sequence[MigrationFile], options: Options, version: int
+    conn: asyncpg.Connection,
+    files: Sequence[MigrationFile],
+    options: Options,
+    version: int,
+    note: Callable[[str], None] | None = None,
+    *,
+    lock_connection: LockConnector | None = None,
 ) -> list[MigrationFile]:
     """Record every file up to `version` as applied (kind 'baseline') without running it.
 
@@ -165,24 +181,31 @@ async def baseline(
     adopted = [f for f in files if f.version <= version]
     if not adopted:
         raise MigrationFileError(f"no migration file is numbered {version} or below; nothing to baseline")
-    async with _locked(conn, options):
-        await ledger.ensure(conn, options.ledger)
-        rows = await ledger.read(conn, options.ledger)
-        if rows:
-            raise DriftError(
-                f"the ledger {options.ledger} already has {len(rows)} row(s) (up to version {rows[-1].version}); "
-                "baseline only adopts a database the runner has never applied to"
-            )
-        async with conn.transaction():
-            for file in adopted:
-                await ledger.record(
-                    conn,
-                    options.ledger,
-                    version=file.version,
-                    name=file.name,
-                    checksum=file.checksum,
-                    duration_ms=0.0,
-                    kind="baseline",
-                    down_checksum=file.down_checksum,
+    started = time.perf_counter()
+    async with locked(conn, options, None, lock_connection):
+        async with audit.run(conn, options.ledger, "baseline", started=started, note=note) as trail:
+            trail.note = f"migrate baseline --version {version}"
+            await ledger.ensure(conn, options.ledger)
+            rows = await ledger.read(conn, options.ledger)
+            if rows:
+                raise DriftError(
+                    f"the ledger {options.ledger} already has {len(rows)} row(s) (up to version "
+                    f"{rows[-1].version}); baseline only adopts a database the runner has never applied to"
                 )
+            async with conn.transaction():
+                await session.apply_local(conn, options.session)
+                for file in adopted:
+                    await ledger.record(
+                        conn,
+                        options.ledger,
+                        version=file.version,
+                        name=file.name,
+                        checksum=file.checksum,
+                        duration_ms=0.0,
+                        kind="baseline",
+                        down_checksum=file.down_checksum,
+                    )
+                trail.versions = [f.version for f in adopted]
+                trail.note = f"migrate baseline --version {version}: {len(adopted)} file(s) recorded, not run"
+                await trail.record_in(conn, options.ledger)
         return adopted

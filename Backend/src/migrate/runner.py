@@ -24,7 +24,7 @@ from typing import Protocol
 
 import asyncpg
 
-from src.migrate import diagnosis, indexes, ledger, lock, pooling, script, session, sql
+from src.migrate import audit, diagnosis, indexes, ledger, lock, pooling, script, session, sql
 from src.migrate.diagnosis import BatchFailed, is_connection_lost
 from src.migrate.errors import (
     ConfigError,
@@ -56,10 +56,12 @@ class Options:
     transaction: TransactionMode = TransactionMode.ALL
     """All pending files in one transaction, or each file in its own."""
     session: SessionSettings = DEFAULT_SESSION
+    """The timeouts every transaction of the run sets (SET LOCAL), and files outside a transaction get."""
     transaction_pooled: bool = False
     """The connection is known to go through a transaction-pooling pooler (`?transaction_pooling=true`,
     DB_TRANSACTION_POOLING); otherwise the runner finds out itself when it matters (`pooling`)."""
-    """The timeouts every transaction of the run sets (SET LOCAL), and files outside a transaction get."""
+    audit: bool = True
+    """Keep a row in the audit trail (`audit`) for a run that takes the lock; off for a scratch database."""
 
 
 @dataclass(frozen=True)
@@ -152,8 +154,10 @@ async def apply(
     When all of them run in one transaction, that transaction takes the lock itself. Otherwise the lock is
     held by an open transaction on a second connection that `lock_connection` opens (correct behind any
     pooler), or, without it, by a session-level lock on `conn` (correct only on a connection that is not
-    pooled per transaction: a direct one, or a session-pooling PgBouncer's).
+    pooled per transaction: a direct one, or a session-pooling PgBouncer's). A run that takes the lock
+    keeps a row in the audit trail (`audit`), a failed one too.
     """
+    started = time.perf_counter()
     plan = await read_plan(conn, files, options)
     plan.raise_for_drift()
     if not plan.to_apply:
@@ -164,7 +168,7 @@ async def apply(
     transactional = {f.version: unparsed or all(s.transactional for s in parsed[f.version]) for f in plan.to_apply}
     enum_files = {v for v, statements in parsed.items() if script.adds_enum_value(statements)}
     groups = list(script.groups(plan.to_apply, transactional, options.transaction, commit_after=enum_files))
-    job = _Job(conn, files, options, progress, parsed, unparsed)
+    job = _Job(conn, files, options, progress, parsed, unparsed, started)
     try:
         if len(groups) == 1 and groups[0][0]:
             return await job.in_one_transaction(plan)
@@ -190,8 +194,10 @@ class _Job:
         progress: Progress | None,
         parsed: dict[int, list[sql.Statement]],
         unparsed: bool,
+        started: float,
     ) -> None:
         self.conn = conn
+        self.started = started
         self.files = files
         self.options = options
         self.progress = progress
@@ -231,6 +237,8 @@ class _Job:
         conn = self.conn
         committing = False
         plan: Plan | None = None
+        trail: audit.Trail | None = None
+        failed: BaseException | None = None
         try:
             async with conn.transaction():
                 await refuse_read_only(conn, before.to_apply)
@@ -239,8 +247,16 @@ class _Job:
                 plan = await self._replan()
                 if not plan.to_apply:
                     return ApplyResult(plan, [], waited)
+                trail = await self._trail()
                 run = self._run(plan, None)
-                await run.group(plan.to_apply, nested=True)
+                try:
+                    await run.group(plan.to_apply, nested=True)
+                except Exception as exc:
+                    failed = exc
+                    raise
+                self._note_applied(trail, run)
+                if trail.enabled:
+                    await trail.record_in(conn, self.options.ledger)  # commits with the files: both or neither
                 committing = True
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             if isinstance(exc.__context__, MigrateError):
@@ -255,11 +271,17 @@ class _Job:
                 lost = diagnosis.LOST_TRANSACTION + consequence
                 raise diagnosis.connection_lost(diagnosis.label(plan.to_apply), exc, lost) from exc
             raise diagnosis.commit_failed(plan.to_apply, exc, consequence) from exc
+        except BaseException as exc:
+            failed = failed or exc
+            raise
         finally:
             if not conn.is_closed():
                 # A file's DEALLOCATE ALL (not undone by a rollback) may have removed the statements asyncpg
                 # keeps prepared for the caller's connection: drop its caches, so the connection works.
                 await conn.reload_schema_state()
+                if failed is not None and trail is not None and trail.enabled and isinstance(failed, Exception):
+                    # Written after the files' transaction rolled back, in one of its own.
+                    await audit.record_failure(conn, self.options.ledger, trail, failed)
         return ApplyResult(plan, run.applied, waited)
 
     async def under_lock_connection(self, connect: LockConnector, before: Plan) -> ApplyResult:
@@ -284,7 +306,8 @@ class _Job:
                 run = self._run(plan, None)
                 run.lock_holder = holder
                 run.transaction_pooled = pooled
-                await self._groups(run, plan)
+                async with self._recorded(plan) as trail:
+                    await self._groups(run, plan, trail)
                 # The block's end commits the lock connection's transaction (it wrote nothing), ending the lock.
         finally:
             with contextlib.suppress(asyncpg.InterfaceError, OSError):
@@ -301,7 +324,8 @@ class _Job:
         try:
             plan = await self._replan()
             run = self._run(plan, self.key)
-            await self._groups(run, plan)
+            async with self._recorded(plan) as trail:
+                await self._groups(run, plan, trail)
             return ApplyResult(plan, run.applied, waited)
         finally:
             if not conn.is_closed():
@@ -315,7 +339,38 @@ class _Job:
     def _transactional(self, file: MigrationFile) -> bool:
         return self.unparsed or all(s.transactional for s in self.parsed[file.version])
 
-    async def _groups(self, run: _Run, plan: Plan) -> None:
+    async def _trail(self) -> audit.Trail:
+        """The run's audit trail, its table made (or upgraded) under the lock; disabled, with a note, when
+        this role may not, or for a scratch database (`Options.audit`)."""
+        trail = audit.Trail("apply", started=self.started, enabled=self.options.audit)
+        if trail.enabled:
+            note = self.progress.note if self.progress is not None else None
+            trail.enabled = await audit.prepare(self.conn, self.options.ledger, "apply", note=note)
+        return trail
+
+    @staticmethod
+    def _note_applied(trail: audit.Trail, run: _Run) -> None:
+        """What stays applied, should a later group fail."""
+        trail.versions = [a.file.version for a in run.applied]
+        trail.note = "applied " + ", ".join(a.file.filename for a in run.applied)
+
+    @contextlib.asynccontextmanager
+    async def _recorded(self, plan: Plan) -> AsyncIterator[audit.Trail]:
+        """The audit row of a run in several transactions: `ok` after its last one, `failed` (in a transaction
+        of its own) when it raises; none when nothing was left to apply."""
+        trail = await self._trail() if plan.to_apply else audit.Trail("apply", enabled=False)
+        try:
+            yield trail
+        except Exception as exc:
+            if trail.enabled and not self.conn.is_closed():
+                await audit.record_failure(self.conn, self.options.ledger, trail, exc)
+            raise
+        if trail.enabled:
+            await audit.record_success(
+                self.conn, self.options.ledger, trail, note=self.progress.note if self.progress else None
+            )
+
+    async def _groups(self, run: _Run, plan: Plan, trail: audit.Trail) -> None:
         options, progress = self.options, self.progress
         transactional = {f.version: self._transactional(f) for f in plan.to_apply}
         enum_files = {v for v, statements in self.parsed.items() if script.adds_enum_value(statements)}
@@ -332,6 +387,7 @@ class _Job:
                     )
             else:
                 await run.outside_transaction(group[0])
+            self._note_applied(trail, run)
         if not self.conn.is_closed():
             await self.conn.reload_schema_state()
 
@@ -607,41 +663,61 @@ async def rollback(
     """Undo applied files newest first by running their down files (`rollback.choose` picks them and refuses
     a missing file or down file, before anything runs). Each down file runs in a transaction of its own
     together with the deletion of its ledger row (a down file PostgreSQL refuses in a transaction runs
-    statement by statement, then its row goes), under the runner's lock, as `apply` takes it."""
+    statement by statement, then its row goes), under the runner's lock, as `apply` takes it. The run keeps
+    a row in the audit trail, a failed one too."""
+    started = time.perf_counter()
     chosen = choose(await read_plan(conn, files, options), to=to, steps=steps)
     if not chosen.steps:
         return RollbackResult(chosen, [], None)
     parsed = {s.down.version: sql.parse(s.down) for s in chosen.steps}  # a malformed down file: nothing runs
     done: list[Applied] = []
-    async with _locked(conn, options, progress, lock_connection) as waited:
+    async with locked(conn, options, progress, lock_connection) as waited:
         again = choose(await read_plan(conn, files, options), to=to, steps=steps)
         if [s.row for s in again.steps] != [s.row for s in chosen.steps]:
             raise DriftError("the ledger changed while rollback waited for the lock; nothing was changed, run it again")
-        await ledger.ensure(conn, options.ledger, audit=True)  # each undone row is kept there
-        for step in chosen.steps:
-            statements = parsed[step.down.version]
-            in_transaction = all(s.transactional for s in statements)
-            if progress is not None:
-                progress.starting(step.down, in_transaction)
-            try:
-                try:
-                    took = await _undo(conn, options.ledger, step, statements, in_transaction, done, options.session)
-                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-                    stays = f"{step.file.filename} stays applied in the ledger.{_undone_before(done)}"
-                    raise _unexpected(step.down, exc, stays, "rollback") from exc
-            except MigrateError:
-                if progress is not None:
-                    progress.failed_at(step.down, ())
-                raise
-            result = Applied(step.down, took, in_transaction)
-            done.append(result)
-            if progress is not None:
-                progress.finished(result)
+        trail_for = audit.run(
+            conn, options.ledger, "rollback", started=started, note=progress.note if progress is not None else None
+        )
+        async with trail_for as trail:
+            await _roll_back(conn, options, chosen, parsed, done, progress, trail)
         return RollbackResult(chosen, done, waited)
 
 
+async def _roll_back(
+    conn: asyncpg.Connection,
+    options: Options,
+    chosen: RollbackPlan,
+    parsed: dict[int, list[sql.Statement]],
+    done: list[Applied],
+    progress: Progress | None,
+    trail: audit.Trail,
+) -> None:
+    """The down files of `chosen`, newest first, under the lock, each step noted in `trail`."""
+    for step in chosen.steps:
+        statements = parsed[step.down.version]
+        in_transaction = all(s.transactional for s in statements)
+        if progress is not None:
+            progress.starting(step.down, in_transaction)
+        try:
+            try:
+                took = await _undo(conn, options.ledger, step, statements, in_transaction, done, options.session)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                stays = f"{step.file.filename} stays applied in the ledger.{_undone_before(done)}"
+                raise _unexpected(step.down, exc, stays, "rollback") from exc
+        except MigrateError:
+            if progress is not None:
+                progress.failed_at(step.down, ())
+            raise
+        result = Applied(step.down, took, in_transaction)
+        done.append(result)
+        trail.versions.append(step.file.version)
+        trail.note = "rolled back " + ", ".join(step.file.filename for step in chosen.steps[: len(done)])
+        if progress is not None:
+            progress.finished(result)
+
+
 @contextlib.asynccontextmanager
-async def _locked(
+async def locked(
     conn: asyncpg.Connection, options: Options, progress: Progress | None, lock_connection: LockConnector | None
 ) -> AsyncIterator[float]:
     """The migration lock for work on `conn` in several transactions: held by an open transaction on a
@@ -745,8 +821,7 @@ async def _forget_row(conn: asyncpg.Connection, table: LedgerTable, up: Migratio
     dropped what they made)."""
     try:
         await conn.execute(script.GUARD)
-        note = f"migrate rollback: ran {down_name(up)} to undo {up.filename}"
-        if not await ledger.remove(conn, table, version=up.version, note=note):
+        if await ledger.remove(conn, table, version=up.version) is None:
             gone = f"{up.filename}: its ledger row was gone when rollback came to delete it."
             raise MigrationFailed(f"{gone} {consequence}")
         await ledger.forget_repeatables(conn, table)
@@ -789,7 +864,7 @@ async def apply_repeatables(
         return RepeatablesResult(entries, [], None)
     parsed = {f.filename: repeatable_statements(f) for f in due(entries)}
     ran: list[Applied] = []
-    async with _locked(conn, options, progress, lock_connection) as waited:
+    async with locked(conn, options, progress, lock_connection) as waited:
         entries = await read_repeatables(conn, scripts, options)
         try:
             await ledger.ensure_repeatables(conn, options.ledger)

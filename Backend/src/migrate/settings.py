@@ -29,6 +29,7 @@ ENV_LOCK_WAIT = "MIGRATE_LOCK_WAIT"
 ENV_LOCK_TIMEOUT = "MIGRATE_LOCK_TIMEOUT"
 ENV_STATEMENT_TIMEOUT = "MIGRATE_STATEMENT_TIMEOUT"
 ENV_TRANSACTION = "MIGRATE_TRANSACTION"
+ENV_DUMP_FILE = "MIGRATE_DUMP_FILE"
 
 DEFAULT_LOCK_WAIT = 300.0
 DEFAULT_LOCK_TIMEOUT = 10.0
@@ -72,6 +73,9 @@ class RunnerSettings:
     transaction: TransactionMode = TransactionMode.ALL
     """`all` (default): the pending files and their ledger rows in one transaction, so a failure anywhere
     leaves everything as it was; `per-file`: each file commits on its own (`MIGRATE_TRANSACTION`)."""
+    dump_file: Path | None = None
+    """Where `apply` writes the schema (`migrate dump`) after every successful run (`MIGRATE_DUMP_FILE`;
+    None: it writes none)."""
 
     def session(self) -> SessionSettings:
         """The values the runner sets (SET LOCAL) in each transaction it opens (see `src.migrate.session`)."""
@@ -117,6 +121,7 @@ def resolve(
     lock_timeout: float | None = None,
     statement_timeout: float | None = None,
     transaction: str | None = None,
+    dump_file: Path | None = None,
 ) -> RunnerSettings:
     """Combine command-line values (None = not given) with the environment; ValueError names a bad setting."""
 
@@ -132,6 +137,7 @@ def resolve(
         lock_timeout=_seconds(lock_timeout, environ, ENV_LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT),
         statement_timeout=_seconds(statement_timeout, environ, ENV_STATEMENT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT),
         transaction=_transaction_mode(transaction or env(ENV_TRANSACTION) or TransactionMode.ALL.value),
+        dump_file=dump_file or (Path(d) if (d := env(ENV_DUMP_FILE)) else None),
     )
 
 

@@ -67,7 +67,7 @@ async def rerun(
     result = RerunResult()
     if not applied:
         return result
-    each = replace(options, target=None, allow_out_of_order=False, transaction=TransactionMode.PER_FILE)
+    each = replace(options, target=None, allow_out_of_order=False, transaction=TransactionMode.PER_FILE, audit=False)
     async with scratch_database(conn, where, note=note) as scratch:
         for index, file in enumerate(applied):
             try:
@@ -140,17 +140,18 @@ async def scratch_database(
     *,
     note: Callable[[str], None] | None = None,
     purpose: str = "verify --rerun",
+    needs: str = "the rerun",
 ) -> AsyncIterator[asyncpg.Connection]:
     """A connection to a new, empty database on `conn`'s server (from template0, with the encoding and locale
-    of `conn`'s database), dropped with everything in it when the block ends, however it ends."""
+    of `conn`'s database), dropped with everything in it when the block ends, however it ends. `purpose`
+    (the command) begins the messages of its errors."""
     name = SCRATCH_PREFIX + secrets.token_hex(8)
     statement, user = await _create_statement(conn, name)
     try:
         await conn.execute(statement)
     except asyncpg.InsufficientPrivilegeError:
         raise ConfigError(
-            f"{purpose}: role {user} lacks the CREATEDB privilege, which the {purpose.removeprefix('verify --')} "
-            "needs for its scratch "
+            f"{purpose}: role {user} lacks the CREATEDB privilege, which {needs} needs for its scratch "
             f"database; grant it (ALTER ROLE {user} CREATEDB) or run {purpose} as a role that has it"
         ) from None
     try:
@@ -231,8 +232,9 @@ async def roundtrip(
     result = RoundtripResult()
     if not pending:
         return result
-    each = replace(options, target=None, allow_out_of_order=False, transaction=TransactionMode.PER_FILE)
-    async with scratch_database(conn, where, note=note, purpose="verify --roundtrip") as scratch:
+    each = replace(options, target=None, allow_out_of_order=False, transaction=TransactionMode.PER_FILE, audit=False)
+    scratch_for = scratch_database(conn, where, note=note, purpose="verify --roundtrip", needs="the round trip")
+    async with scratch_for as scratch:
         trip = _Trip(scratch, each, result)
         try:
             await trip.apply(applied, applied[-1] if applied else None, "when the applied files before it are applied")

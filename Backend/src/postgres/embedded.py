@@ -163,6 +163,11 @@ def _bin_dir() -> Path:
     return Path(_wheel().__file__).parent / "pginstall" / "bin"
 
 
+def bin_dir() -> Path:
+    """The wheel's PostgreSQL programs: the server, and its client programs (pg_dump, psql)."""
+    return _bin_dir()
+
+
 def data_version(data_dir: Path) -> str | None:
     """The PostgreSQL major version of the data in `data_dir`, or None when it holds none."""
     try:

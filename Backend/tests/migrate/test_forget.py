@@ -1,5 +1,5 @@
-"""`migrate repair --forget N`: drop the ledger row of a deleted file, after confirmation, keeping an audit
-row; and the audit table itself, added beside ledgers made before it existed. On a real server."""
+"""`migrate repair --forget N`: drop the ledger row of a deleted file, after confirmation, keeping it in the
+audit trail; and ledgers made before the audit table existed. On a real server."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from src.app.cli import main
-from src.migrate import ledger
+from src.migrate import audit, ledger
 from src.migrate.files import discover
 from src.migrate.ledger import LedgerTable
 from src.postgres.settings import ConnectionSettings, Secret
@@ -95,14 +95,14 @@ def test_forget_keeps_the_row_in_an_audit_row(database: ConnectionSettings, tmp_
     checksum = discover(folder)[2].checksum
     (folder / "003_c.sql").unlink()
     migrate("repair", "--forget", "3", "--yes", "--database-url", url, "--migrations-dir", str(folder))
-    audit = fetchval(
+    kept = fetchval(
         database,
-        "SELECT json_build_object('action', action, 'version', version, 'before', before, 'after', after, "
-        "'note', note, 'by', done_by) FROM public.migration_ledger_audit",
+        "SELECT json_build_object('action', action, 'versions', versions, 'before', before, 'after', after, "
+        "'note', note, 'by', done_by) FROM public.migration_ledger_audit WHERE action = 'forget'",
     )
-    row = json.loads(audit)
-    assert (row["action"], row["version"], row["after"]) == ("forget", 3, None)
-    assert (row["before"]["name"], row["before"]["checksum"]) == ("c", checksum)
+    row = json.loads(kept)
+    assert (row["action"], row["versions"], row["after"]) == ("forget", [3], None)
+    assert (row["before"][0]["name"], row["before"][0]["checksum"]) == ("c", checksum)
     assert "003_c.sql is gone from the migrations folder" in row["note"]
     assert row["by"] == database.user
 
@@ -184,12 +184,12 @@ def test_repairing_an_edit_keeps_an_audit_row_with_both_checksums(database: Conn
     before = discover(folder)[1].checksum
     (folder / "002_b.sql").write_text("-- reformatted\n" + STEPS["002_b.sql"])
     assert migrate("repair", "--database-url", url, "--migrations-dir", str(folder)).exit_code == 0
-    audit = fetchval(
+    kept = fetchval(
         database,
-        "SELECT json_build_object('action', action, 'before', before->>'checksum', 'after', after->>'checksum') "
-        "FROM public.migration_ledger_audit",
+        "SELECT json_build_object('action', action, 'before', before->0->>'checksum', "
+        "'after', after->0->>'checksum') FROM public.migration_ledger_audit WHERE action = 'repair'",
     )
-    assert json.loads(audit) == {"action": "repair", "before": before, "after": discover(folder)[1].checksum}
+    assert json.loads(kept) == {"action": "repair", "before": before, "after": discover(folder)[1].checksum}
 
 
 # an old ledger, made before the audit table
@@ -199,23 +199,23 @@ async def test_ensure_adds_the_audit_table_to_an_old_ledger_and_keeps_its_rows(
     conn: asyncpg.Connection, tmp_path: Path
 ) -> None:
     await old_ledger_recording(conn, write_migrations(tmp_path, STEPS))
-    await ledger.ensure(conn, LEDGER, audit=True)
+    await audit.ensure(conn, LEDGER)
     assert await conn.fetchval("SELECT to_regclass('public.migration_ledger_audit') IS NOT NULL")
     assert [r.version for r in await ledger.read(conn, LEDGER)] == [1, 2, 3]
 
 
 async def test_ensure_on_an_upgraded_ledger_changes_nothing(conn: asyncpg.Connection, tmp_path: Path) -> None:
     await old_ledger_recording(conn, write_migrations(tmp_path, STEPS))
-    await ledger.ensure(conn, LEDGER, audit=True)
+    await audit.ensure(conn, LEDGER)
     tables = (
         "SELECT array_agg(relname::text ORDER BY relname) FROM pg_class WHERE relkind = 'r' AND relname LIKE 'mig%'"
     )
     before = await conn.fetchval(tables)
-    await ledger.ensure(conn, LEDGER, audit=True)
+    await audit.ensure(conn, LEDGER)
     assert await conn.fetchval(tables) == before == ["migration_ledger", "migration_ledger_audit"]
 
 
-async def test_apply_on_an_old_ledger_continues_from_it_and_adds_no_table(
+async def test_apply_on_an_old_ledger_continues_from_it_and_adds_the_audit_table(
     conn: asyncpg.Connection, tmp_path: Path
 ) -> None:
     from src.migrate import runner
@@ -225,18 +225,8 @@ async def test_apply_on_an_old_ledger_continues_from_it_and_adds_no_table(
     write_migrations(folder, {"004_d.sql": "CREATE TABLE IF NOT EXISTS d (id bigint PRIMARY KEY);"})
     result = await runner.apply(conn, discover(folder), runner.Options())
     assert [a.file.version for a in result.applied] == [4]
-    assert await conn.fetchval("SELECT to_regclass('public.migration_ledger_audit') IS NULL")
-
-
-def test_apply_makes_the_ledger_alone_and_the_first_repair_its_audit_table(
-    database: ConnectionSettings, tmp_path: Path
-) -> None:
-    url = url_of(database)
-    folder = applied(url, tmp_path)
-    assert fetchval(database, "SELECT to_regclass('public.migration_ledger_audit') IS NULL")
-    (folder / "003_c.sql").unlink()
-    migrate("repair", "--forget", "3", "--yes", "--database-url", url, "--migrations-dir", str(folder))
-    assert fetchval(database, "SELECT count(*) FROM public.migration_ledger_audit") == 1
+    assert [r.version for r in await ledger.read(conn, LEDGER)] == [1, 2, 3, 4]
+    assert [(r.action, r.versions) for r in await audit.read(conn, LEDGER)] == [("apply", [4])]
 
 
 def test_forget_on_an_old_ledger_adds_the_audit_table_first(database: ConnectionSettings, tmp_path: Path) -> None:
@@ -286,6 +276,9 @@ def test_a_role_that_may_not_create_tables_still_applies_on_an_old_ledger(
     )
     assert result.exit_code == 0, result.output
     assert fetchval(runner_without_create, "SELECT to_regclass('led.migration_ledger_audit') IS NULL")
+    assert "this apply is not in the audit trail: cannot create the audit table led.migration_ledger_audit" in (
+        result.stderr
+    )
 
 
 def test_forget_without_an_audit_table_it_may_create_changes_nothing(

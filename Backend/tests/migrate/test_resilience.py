@@ -85,6 +85,8 @@ def test_sixteen_concurrent_appliers_all_succeed_and_apply_each_file_once(
     assert [row[0] for row in ledger_rows(database)] == [f.version for f in PROJECT_FILES] + [NEXT]
     applied_lines = sum(len(re.findall(r"\.sql( \(outside a transaction\))? \.\.\. ", out)) for (out, _), _ in outcomes)
     assert applied_lines == len(PROJECT_FILES) + 1  # each file applied by exactly one of the sixteen
+    # One audit row: the run that applied them; the fifteen that found nothing left after the lock write none.
+    assert fetchval(database, "SELECT count(*) FROM public.migration_ledger_audit") == 1
     assert fetchval(database, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'tasks.ix_todos_title'::regclass")
 
 

@@ -268,19 +268,6 @@ async def test_each_undone_row_is_kept_in_the_audit_table(conn: asyncpg.Connecti
     assert await conn.fetchval("SELECT before FROM public.migration_ledger_audit") == row
 
 
-async def test_an_audit_table_made_before_rollbacks_were_audited_is_widened_in_place(
-    conn: asyncpg.Connection, tmp_path: Path
-) -> None:
-    files = await applied_folder(conn, write_migrations(tmp_path, FILES))
-    await ledger.ensure(conn, LedgerTable.parse("public.migration_ledger"), audit=True)
-    await conn.execute(  # the check an older runner made
-        "ALTER TABLE public.migration_ledger_audit DROP CONSTRAINT migration_ledger_audit_action_check, "
-        "ADD CONSTRAINT migration_ledger_audit_action_check CHECK (action IN ('forget', 'repair'))"
-    )
-    await runner.rollback(conn, files, runner.Options(), steps=2)
-    assert [a for a, _, _ in await audit_rows(conn)] == ["rollback", "rollback"]
-
-
 async def test_a_down_file_whose_commit_fails_is_one_message_and_changes_nothing(
     conn: asyncpg.Connection, tmp_path: Path
 ) -> None:

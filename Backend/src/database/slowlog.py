@@ -1,0 +1,73 @@
+"""Log the statements that take longer than a threshold, through the standard logging module.
+
+    slowlog.install(engine, threshold_ms=500)   # DatabaseManager does it when DB_SLOW_STATEMENT_MS is set
+
+Each slow statement is one WARNING on the logger `src.database.slow`: its duration and its SQL text as
+sent, with placeholders (`$1`) where the values go. Bound parameter values are never logged: they may
+hold personal data or secrets. The record also carries `duration_ms` and `statement` as attributes, for a
+structured log handler. A statement that fails after running longer than the threshold (cancelled by a
+timeout, say) is logged too, marked as failed. The time is measured around the driver's execute, so it
+includes the round trip, as a caller feels it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, ExceptionContext
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+LOGGER = logging.getLogger("src.database.slow")
+MAX_SQL = 2000
+"""Characters of SQL text kept in a log line; longer statements are cut (with `...`)."""
+
+_STARTED = "src.database.slowlog.started"
+"""Key in the connection's `info` dict: a stack of start times, one per statement in flight on it."""
+
+
+def _shown(statement: str) -> str:
+    one_line = " ".join(statement.split())
+    return one_line if len(one_line) <= MAX_SQL else one_line[:MAX_SQL] + " ..."
+
+
+def install(engine: AsyncEngine, threshold_ms: float) -> None:
+    """Log every statement `engine` runs that takes `threshold_ms` or longer (0: every statement)."""
+    sync_engine = engine.sync_engine
+
+    def before(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        conn.info.setdefault(_STARTED, []).append(time.perf_counter())
+
+    def took(conn: Connection) -> float | None:
+        started: list[float] = conn.info.get(_STARTED, [])
+        return (time.perf_counter() - started.pop()) * 1000 if started else None
+
+    def log(duration_ms: float, statement: str, *, failed: bool) -> None:
+        shown = _shown(statement)
+        LOGGER.warning(
+            "slow statement%s: %.1f ms (DB_SLOW_STATEMENT_MS %g): %s",
+            " (failed)" if failed else "",
+            duration_ms,
+            threshold_ms,
+            shown,
+            extra={"duration_ms": round(duration_ms, 3), "statement": shown, "failed": failed},
+        )
+
+    def after(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        duration_ms = took(conn)
+        if duration_ms is not None and duration_ms >= threshold_ms:
+            log(duration_ms, statement, failed=False)
+
+    def failed(context: ExceptionContext) -> None:
+        conn = context.connection
+        if conn is None or context.statement is None:
+            return
+        duration_ms = took(conn)
+        if duration_ms is not None and duration_ms >= threshold_ms:
+            log(duration_ms, context.statement, failed=True)
+
+    event.listen(sync_engine, "before_cursor_execute", before)
+    event.listen(sync_engine, "after_cursor_execute", after)
+    event.listen(sync_engine, "handle_error", failed)
