@@ -192,10 +192,10 @@ def _ping_if_idle(
         if idle_since is not None and time.monotonic() - idle_since <= ping_after:
             return
         try:
-            # One simple-query round trip (an empty query), not the dialect's ping: that one wraps its query
-            # in BEGIN and ROLLBACK, three round trips, and prepares a statement.
-            driver: Any = proxy.driver_connection
-            await_only(driver.execute(";"))
+            # One simple-query round trip, not the dialect's ping: that one wraps its query in BEGIN and
+            # ROLLBACK, three round trips, and prepares a statement.
+            driver: Any = record.driver_connection
+            await_only(driver.execute("SELECT 1"))
         except Exception as exc:
             raise sa_exc.DisconnectionError("a pooled connection was dead; replacing it") from exc
 
