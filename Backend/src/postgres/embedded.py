@@ -377,6 +377,7 @@ def start(
     (`keep_running=True` here, or an earlier call made with it).
     """
     data_dir = data_dir.expanduser().resolve()
+    _wheel()  # NotInstalled before anything is made on disk
     check_data_dir(data_dir)
     current = state(data_dir)
     kept = current.postmaster if current.kept else None

@@ -148,6 +148,19 @@ def test_the_database_back_makes_every_replica_ready_without_a_restart(stack: St
     assert "readiness: ok again" in stack.logs("app")
 
 
+def test_a_frozen_database_makes_health_answer_503_within_its_bound(stack: Stack) -> None:
+    # Paused, the server accepts TCP connections and answers nothing: only the check's own bound ends a probe.
+    stack.must("pause", "postgres")
+    try:
+        status, body, took = timed_get(stack.url("app-2", "/health"))
+    finally:
+        stack.must("unpause", "postgres")
+    FACTS["database frozen -> /health answered"] = f"{took:.1f} s (bound {ANSWER_WITHIN} s)"
+    assert (status, body["status"]) == (503, "unavailable"), body
+    assert took < ANSWER_WITHIN
+    wait_until(stack.url("app-2", "/ready"), 200, within=READY_AGAIN_WITHIN)
+
+
 def test_a_failing_migration_stops_the_container_with_its_error_and_starts_no_server(
     stack: Stack, tmp_path: Path
 ) -> None:
