@@ -1,5 +1,6 @@
 # Stand-in for python:3.11-slim (Debian bookworm's Python 3.11 with venv, whose ensurepip brings pip into
-# every venv), for machines that reach Debian's packages but no image registry. Only the test machine builds it (images/bases.sh).
+# every venv), for machines that reach Debian's packages but no image registry. Only the test machine
+# builds it (images/bases.sh).
 FROM agent-backend-base/debian:bookworm
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv python-is-python3 ca-certificates \
