@@ -10,6 +10,7 @@ cd "$(dirname "$0")/../../.."
 PYTEST="${PYTEST:-.venv/bin/pytest}"
 DOCKER_SOCKET=/var/run/docker.sock
 ENGINE_LOG="${TMPDIR:-/tmp}/agent-backend-dockerd.log"
+APT_LOG="${TMPDIR:-/tmp}/agent-backend-container-apt.log"
 began=$SECONDS
 step_began=$SECONDS
 
@@ -37,10 +38,12 @@ install_cli_plugins() {
         > "$state/sources.list"
     local apt=(-o "Dir::Etc::SourceList=$state/sources.list" -o Dir::Etc::SourceParts=/dev/null
         -o "Dir::State::Lists=$state/lists" -o "Dir::Cache=$state/cache"
-        -o Dir::Etc::Preferences=/dev/null -o "Dir::Etc::PreferencesParts=$state/preferences.d")
-    apt-get "${apt[@]}" update -qq
-    (cd "$state" && apt-get "${apt[@]}" download docker-compose docker-buildx 2> /dev/null)
-    dpkg -i "$state"/docker-compose_*.deb "$state"/docker-buildx_*.deb > /dev/null
+        -o Dir::Etc::Preferences=/dev/null -o "Dir::Etc::PreferencesParts=$state/preferences.d"
+        -o APT::Sandbox::User=root) # the private state is root's; apt's _apt user could not write it
+    # (called in an `||` list, where set -e does not apply: each step says its own failure)
+    apt-get "${apt[@]}" update -qq || return 1
+    (cd "$state" && apt-get "${apt[@]}" download docker-compose docker-buildx) || return 1
+    dpkg -i "$state"/docker-compose_*.deb "$state"/docker-buildx_*.deb || return 1
     rm -rf "$state"
 }
 
@@ -52,18 +55,19 @@ if ! engine_answers; then
     if [ "${#missing[@]}" -gt 0 ]; then
         [ "$(id -u)" = 0 ] || cannot "${missing[*]} not installed, and installing needs root"
         echo "   apt-get install ${missing[*]}"
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" > /dev/null; } ||
-            cannot "apt-get install ${missing[*]} failed"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } \
+            > "$APT_LOG" 2>&1 || cannot "apt-get install ${missing[*]} failed (log: $APT_LOG)"
     fi
 fi
 command -v debootstrap > /dev/null || {
     [ "$(id -u)" = 0 ] || cannot "debootstrap not installed, and installing needs root"
-    apt-get install -y -qq debootstrap > /dev/null || cannot "apt-get install debootstrap failed"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap > "$APT_LOG" 2>&1 ||
+        cannot "apt-get install debootstrap failed (log: $APT_LOG)"
 }
 if ! docker compose version > /dev/null 2>&1 || ! docker buildx version > /dev/null 2>&1; then
     [ "$(id -u)" = 0 ] || cannot "docker compose v2 / buildx missing, and installing needs root"
     echo "   installing the compose v2 and buildx CLI plugins (Debian trixie's packages)"
-    install_cli_plugins || cannot "could not install docker compose v2 / buildx"
+    install_cli_plugins > "$APT_LOG" 2>&1 || cannot "could not install docker compose v2 / buildx (log: $APT_LOG)"
 fi
 echo "   $(docker compose version), buildx $(docker buildx version | cut -d' ' -f2)"
 done_step
