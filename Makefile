@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Re-install only when the project's dependency list changes, so repeated runs start at once.
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-quick lint typecheck pytest pgbouncer bench bench-quick clean
+.PHONY: run test test-quick test-container lint typecheck pytest pgbouncer bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ test: lint typecheck pytest
 ## test-quick: the suite without the tests marked slow, for the edit-run loop
 test-quick: $(STAMP) pgbouncer
 	$(BIN)/pytest -m "not slow"
+
+## test-container: build the image, run the compose stack (PostgreSQL + 3 replicas) through an outage and a
+## failed migration; installs and starts a Docker engine when none answers (docs/deployment.md)
+test-container: $(STAMP)
+	Backend/tests/container/run.sh
 
 ## lint: ruff, and the layering contracts in pyproject.toml (import-linter)
 lint: $(STAMP)

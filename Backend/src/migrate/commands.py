@@ -109,7 +109,7 @@ def database(settings: RunnerSettings, events: Events = _QUIET) -> Iterator[Conn
     with embedded.DeferredSignals() as starting:
         try:
             server = embedded.start(settings.embedded_dir)
-        except embedded.DataDirError as exc:
+        except (embedded.DataDirError, embedded.NotInstalled) as exc:
             raise ConfigError(str(exc)) from exc
         except embedded.EmbeddedServerError as exc:
             raise ConnectionFailed(str(exc)) from exc

@@ -168,7 +168,10 @@ def squawk_executable() -> str:
     beside = Path(sys.executable).parent / "squawk"
     found = str(beside) if beside.is_file() else shutil.which("squawk")
     if found is None:
-        raise ConfigError("squawk not found beside this Python or on PATH; install the squawk-cli package")
+        raise ConfigError(
+            "squawk not found beside this Python or on PATH; install the `lint` extra "
+            "(pip install 'agent-backend-db[lint]')"
+        )
     return found
 
 

