@@ -29,7 +29,6 @@ from src.migrate.connect import connect, wait_until_ready
 from src.migrate.errors import ConfigError, ConnectionFailed, Exit
 from src.migrate.files import MigrationFile
 from src.migrate.ledger import LedgerRow, LedgerTable
-from src.migrate.lock import Holder
 from src.migrate.plan import Plan
 from src.migrate.script import TransactionMode
 from src.migrate.settings import RunnerSettings, resolve
@@ -37,6 +36,7 @@ from src.postgres.settings import ConnectionSettings, read_environment
 
 if TYPE_CHECKING:
     from src.migrate.lint import Finding
+    from src.migrate.lock import Holder
     from src.migrate.repair import Forgotten, Repaired, VersionRange
     from src.migrate.sql import Statement
     from src.migrate.verify import RerunResult
