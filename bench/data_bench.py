@@ -347,10 +347,13 @@ async def bench(quick: bool, round_trips_only: bool) -> dict[str, Any]:
     with server() as srv, srv.fresh_database() as db:
         if srv.tcp is not None:  # over TCP, as an application reaches its database
             db = replace(srv.tcp, database=db.database)
+        started = time.perf_counter()
         seed = await load(db)
+        print(f"loaded and ANALYZEd in {time.perf_counter() - started:.1f} s", flush=True)
         messages: dict[str, dict[str, int]] = {}
         trips = await round_trips(chosen, db, seed, messages)
         print("round trips: " + "; ".join(f"{v}: {c}" for v, c in trips.items()), flush=True)
+        print(f"round trips counted at {time.perf_counter() - started:.1f} s", flush=True)
         data: dict[str, Any] = {
             "machine": machine(),
             "server": {"version": srv.version, "source": srv.source, "transport": where(db)},
