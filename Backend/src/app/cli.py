@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from src.app import render, signals
-from src.app.devdb import db
 from src.app.options import (
     DATABASE,
     OPTION_FLAGS,
@@ -49,12 +48,18 @@ def run(
 ) -> T:
     """Run a coroutine, turning every expected error into its message and exit code (SIGTERM: `signals`)."""
 
-    async def command() -> T:
+    done: list[T] = []
+
+    async def command() -> None:
+        # The result is handed over here rather than returned: asyncio.run, on its way out, formats the
+        # main task's repr (3.11's Runner, looking up its SIGINT handler), and a task holding an apply's
+        # report formats every file in it, milliseconds for a few hundred files on every container start.
         with signals.running_task():
-            return await make()
+            done.append(await make())
 
     try:
-        return asyncio.run(command())
+        asyncio.run(command())
+        return done[0]
     except MigrateError as exc:
         if console is not None:
             console.failed()
@@ -112,6 +117,18 @@ class _Migrate(click.Group):
             return super().invoke(ctx)
         except click.UsageError as exc:
             raise _one_line(exc, health=False) from exc
+
+    # `migrate db` (the embedded dev server) is loaded when named or listed, not at every start: the
+    # container's `migrate apply` never needs it (docs/benchmarks.md, the no-op apply).
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "db" and "db" not in self.commands:
+            from src.app.devdb import db
+
+            self.add_command(db)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), "db"})
 
 
 @click.group(
@@ -552,8 +569,6 @@ def health(settings: RunnerSettings, ready: bool, url: str | None, timeout: floa
         sys.exit(1)
     click.echo(f"{'ready' if ready else 'healthy'}: {probe.message}")
 
-
-main.add_command(db)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -20,7 +20,6 @@ from src.migrate import commands, runner
 from src.migrate.errors import MigrateError
 from src.migrate.files import MigrationFile, down_path
 from src.migrate.ledger import LedgerRow, LedgerTable
-from src.migrate.lock import Holder
 from src.migrate.plan import PROBLEM_STATES, Plan, State
 from src.migrate.repeatable import RepeatableState
 from src.migrate.script import TransactionMode
@@ -30,6 +29,7 @@ from src.postgres.settings import ConnectionSettings
 if TYPE_CHECKING:
     from src.migrate.dump import Dump
     from src.migrate.lint import Finding
+    from src.migrate.lock import Holder
     from src.migrate.repair import Forgotten, Repaired
     from src.postgres.embedded import EmbeddedServer
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from src.migrate.autogen import Generated
     from src.migrate.dump import Dump
     from src.migrate.lint import Finding
+    from src.migrate.lock import Holder
     from src.migrate.repair import Forgotten, Repaired, VersionRange
     from src.migrate.rollback import RollbackPlan
     from src.migrate.sql import Statement

@@ -20,12 +20,12 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import asyncpg
 
 from src.migrate import audit, diagnosis, indexes, ledger, lock, pooling, script, session, sql
-from src.migrate.diagnosis import BatchFailed, is_connection_lost
+from src.migrate.diagnosis import is_connection_lost
 from src.migrate.errors import (
     ConfigError,
     ConnectionFailed,
@@ -44,6 +44,13 @@ from src.migrate.rollback import RollbackPlan, Step, choose
 from src.migrate.script import TransactionMode
 from src.migrate.session import DEFAULT as DEFAULT_SESSION
 from src.migrate.session import SessionSettings
+
+if TYPE_CHECKING:
+    from src.migrate import lock, sql
+
+# Only pending work needs the parser, the lock, failure diagnosis and the index checks: they are imported
+# where that work starts (`apply` past its no-op return, `_Run`), so that the common container start, with
+# nothing to apply, does not load them (see docs/benchmarks.md, the no-op apply).
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,8 @@ async def apply(
     if not plan.to_apply:
         # The common container start: nothing pending, so no lock and no write.
         return ApplyResult(plan, [], None)
+    from src.migrate import sql
+
     unparsed = _can_skip_parsing(plan.to_apply, options.transaction)
     parsed = {} if unparsed else {f.version: sql.parse(f) for f in plan.to_apply}
     transactional = {f.version: unparsed or all(s.transactional for s in parsed[f.version]) for f in plan.to_apply}
@@ -410,6 +419,8 @@ def _can_skip_parsing(files: Sequence[MigrationFile], mode: TransactionMode) -> 
     and running pglast: most of the start-up cost of a small apply. A file that may add an enum value
     is parsed, since its transaction must commit after it (see `script.adds_enum_value`).
     """
+    from src.migrate import sql
+
     return mode is TransactionMode.ALL and all(
         sql.plainly_transactional(f.sql) and not script.may_add_enum_value(f.sql) for f in files
     )
@@ -490,9 +501,9 @@ class _Run:
                     try:
                         await conn.execute(batch.text)
                     except asyncpg.PostgresError as exc:
-                        if is_connection_lost(exc):
+                        if diagnosis.is_connection_lost(exc):
                             raise
-                        raise BatchFailed(batch, exc) from exc
+                        raise diagnosis.BatchFailed(batch, exc) from exc
                     took = await self._durations(batch, files, committed)
                     for index, file in enumerate(batch.files):
                         if index and progress is not None:
@@ -502,7 +513,7 @@ class _Run:
                         if progress is not None:
                             progress.finished(result)
                 committing = True
-        except BatchFailed as failed:
+        except diagnosis.BatchFailed as failed:
             self.ledger_ready = ready  # a ledger created in the transaction went with it
             error = await diagnosis.diagnose(conn, files, batches, self.parsed, self.table, failed, committed)
             self._failed_in(failed.batch, error)
@@ -512,7 +523,7 @@ class _Run:
             consequence = diagnosis.rolled_back(files, committed)
             if progress is not None:
                 progress.failed_at(None, files if committing else current.files)
-            if not isinstance(exc, asyncpg.PostgresError) or is_connection_lost(exc):
+            if not isinstance(exc, asyncpg.PostgresError) or diagnosis.is_connection_lost(exc):
                 lost = diagnosis.LOST_TRANSACTION + consequence
                 raise diagnosis.connection_lost(diagnosis.label(current.files), exc, lost) from exc
             if committing:
@@ -530,11 +541,13 @@ class _Run:
     ) -> dict[int, float]:
         """The batch's ledger rows' durations, read back; a failure of this, the runner's own query, is
         reported as such (the transaction rolls back)."""
+        from src.migrate import diagnosis
+
         versions = [f.version for f in batch.files]
         try:
             took = await ledger.durations(self.conn, self.table, versions)
         except asyncpg.PostgresError as exc:
-            if is_connection_lost(exc):
+            if diagnosis.is_connection_lost(exc):
                 raise
             raise diagnosis.bookkeeping_failed(batch.files, exc, diagnosis.rolled_back(files, committed)) from exc
         missing = [f.filename for f in batch.files if f.version not in took]
@@ -558,13 +571,15 @@ class _Run:
 
     async def outside_transaction(self, file: MigrationFile) -> None:
         """A file PostgreSQL will not run in a transaction block: statement by statement, then its row."""
+        from src.migrate import diagnosis
+
         progress = self.progress
         if progress is not None:
             progress.starting(file, False)
         try:
             result = await self._run_outside_transaction(file, self.parsed[file.version])
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            if not is_connection_lost(exc):
+            if not diagnosis.is_connection_lost(exc):
                 raise
             if progress is not None:
                 progress.failed_at(file, ())
@@ -578,6 +593,8 @@ class _Run:
             progress.finished(result)
 
     async def _run_outside_transaction(self, file: MigrationFile, statements: list[sql.Statement]) -> Applied:
+        from src.migrate import diagnosis, lock
+
         conn, progress = self.conn, self.progress
         if not self.ledger_ready:
             async with conn.transaction():
@@ -626,7 +643,7 @@ class _Run:
                     down_checksum=file.down_checksum,
                 )
         except asyncpg.PostgresError as exc:
-            if is_connection_lost(exc):
+            if diagnosis.is_connection_lost(exc):
                 raise
             raise diagnosis.bookkeeping_failed([file], exc, diagnosis.NOT_RECORDED_AFTER_RUN) from exc
         return Applied(file, duration_ms, transactional=False)

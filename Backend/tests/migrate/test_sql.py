@@ -174,3 +174,23 @@ def test_a_psql_variable_is_named() -> None:
 def test_copy_from_a_server_file_or_program_is_plain_sql() -> None:
     statements = parse(migration("COPY t FROM '/data/t.csv';\nCOPY t TO PROGRAM 'gzip > /tmp/t.gz';"))
     assert [s.kind for s in statements] == ["CopyStmt", "CopyStmt"]
+
+
+@pytest.mark.parametrize(
+    ("spelled", "meant"),
+    [
+        ("_START_CHAR", r"[A-Za-z_\x80-\U0010ffff]"),
+        ("_WORD_CHAR", r"[A-Za-z0-9_\x80-\U0010ffff]"),
+        ("_REST_CHAR", r"[A-Za-z0-9_$\x80-\U0010ffff]"),
+    ],
+)
+def test_the_identifier_character_classes_match_what_they_stand_for_on_every_code_point(
+    spelled: str, meant: str
+) -> None:
+    import re
+
+    from src.migrate import sql
+
+    fast, slow = re.compile(getattr(sql, spelled)), re.compile(meant)
+    every = "".join(chr(c) for c in range(0x110000))
+    assert fast.findall(every) == slow.findall(every)

@@ -1,0 +1,124 @@
+"""How many round trips each repository call costs, counted on the wire (tests/roundtrips.py).
+
+Each call runs in its own `manager.session()` block, as agent code writes it, on a warm pool (connected, the
+statement caches filled by a first call), and the block as a whole is counted: BEGIN, the statements, the
+COMMIT or ROLLBACK. The numbers pin what the data layer does today; a change that saves a round trip
+changes one line of ROUND_TRIPS.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import pytest
+
+from src.database.manager import DatabaseManager
+from src.database.repositories import messaging, tasks
+from src.postgres.settings import ConnectionSettings
+from tests.roundtrips import RoundTripProxy
+from tests.support import config_for
+
+# One line per call: round trips of the whole `async with manager.session()` block.
+ROUND_TRIPS = {
+    "tasks.create_todo": 3,
+    "tasks.get_todo": 3,
+    "tasks.get_todos_by_status(limit=50)": 3,
+    "tasks.update_todo": 3,
+    "tasks.delete_todo": 3,
+    "tasks.list_todos": 3,
+    "messaging.create_chat": 3,
+    "messaging.get_chat": 3,
+    "messaging.add_message": 3,
+    "messaging.list_messages": 3,
+    "messaging.get_chat_with_recent_messages": 4,
+    "manager.health_check": 1,
+}
+
+
+@dataclass
+class Seed:
+    chat_id: uuid.UUID
+    todo_ids: list[uuid.UUID]
+
+
+@dataclass
+class Counted:
+    proxy: RoundTripProxy
+    manager: DatabaseManager
+    seed: Seed
+
+
+@pytest.fixture
+async def counted(database: ConnectionSettings, migrated: DatabaseManager) -> AsyncIterator[Counted]:
+    """A manager whose connections go through a counting proxy, on a migrated database with a few rows."""
+    conn = await asyncpg.connect(**database.asyncpg_kwargs())
+    try:
+        todo_ids = [
+            r["id"]
+            for r in await conn.fetch(
+                "INSERT INTO tasks.todos (title) SELECT 'seed ' || i FROM generate_series(1, 20) i RETURNING id"
+            )
+        ]
+        chat_id = await conn.fetchval("INSERT INTO messaging.chats (title) VALUES ('seed') RETURNING id")
+        await conn.execute(
+            "INSERT INTO messaging.messages (chat_id, role, content) SELECT $1, 'user', 'm' || i "
+            "FROM generate_series(1, 10) i",
+            chat_id,
+        )
+    finally:
+        await conn.close()
+    async with RoundTripProxy(database) as proxy:
+        # No idle ping: the pool's ping after a second's idleness would add a round trip on a slow machine.
+        manager = DatabaseManager(config_for(proxy.settings, pool_ping_after=3600))
+        try:
+            yield Counted(proxy, manager, Seed(chat_id, todo_ids))
+        finally:
+            await manager.close()
+
+
+Call = Callable[[DatabaseManager, Seed, int], Awaitable[Any]]
+
+
+def in_session(body: Callable[[Any, Seed, int], Awaitable[Any]]) -> Call:
+    async def call(manager: DatabaseManager, seed: Seed, n: int) -> Any:
+        async with manager.session() as session:
+            return await body(session, seed, n)
+
+    return call
+
+
+CALLS: dict[str, Call] = {
+    "tasks.create_todo": in_session(lambda s, seed, n: tasks.create_todo(s, {"title": f"new {n}"})),
+    "tasks.get_todo": in_session(lambda s, seed, n: tasks.get_todo(s, seed.todo_ids[n])),
+    "tasks.get_todos_by_status(limit=50)": in_session(
+        lambda s, seed, n: tasks.get_todos_by_status(s, "pending", limit=50)
+    ),
+    "tasks.update_todo": in_session(lambda s, seed, n: tasks.update_todo(s, seed.todo_ids[n], {"priority": 2})),
+    "tasks.delete_todo": in_session(lambda s, seed, n: tasks.delete_todo(s, seed.todo_ids[10 + n])),
+    "tasks.list_todos": in_session(lambda s, seed, n: tasks.list_todos(s, limit=10)),
+    "messaging.create_chat": in_session(lambda s, seed, n: messaging.create_chat(s, {"title": f"chat {n}"})),
+    "messaging.get_chat": in_session(lambda s, seed, n: messaging.get_chat(s, seed.chat_id)),
+    "messaging.add_message": in_session(lambda s, seed, n: messaging.add_message(s, seed.chat_id, "user", "hi")),
+    "messaging.list_messages": in_session(lambda s, seed, n: messaging.list_messages(s, seed.chat_id, limit=5)),
+    "messaging.get_chat_with_recent_messages": in_session(
+        lambda s, seed, n: messaging.get_chat_with_recent_messages(s, seed.chat_id, recent=5)
+    ),
+    "manager.health_check": lambda manager, seed, n: manager.health_check(),
+}
+
+
+def test_every_pinned_call_is_measured() -> None:
+    assert set(CALLS) == set(ROUND_TRIPS)
+
+
+@pytest.mark.parametrize("name", list(ROUND_TRIPS))
+async def test_round_trips_per_call(counted: Counted, name: str) -> None:
+    call = CALLS[name]
+    await call(counted.manager, counted.seed, 0)  # connects, and fills the statement caches
+    with counted.proxy.count() as seen:
+        await call(counted.manager, counted.seed, 1)
+    assert (seen.round_trips, seen.connections) == (ROUND_TRIPS[name], 0), seen.messages
