@@ -36,6 +36,10 @@ ROUND_TRIPS = {
     "messaging.list_messages": 3,
     "messaging.get_chat_with_recent_messages": 4,
     "manager.health_check": 1,
+    # In a read-only session (manager.session(readonly=True)): autocommit, no BEGIN or COMMIT.
+    "readonly tasks.get_todo": 1,
+    "readonly tasks.get_todos_by_status(limit=50)": 1,
+    "readonly messaging.list_messages": 1,
 }
 
 
@@ -83,9 +87,9 @@ async def counted(database: ConnectionSettings, migrated: DatabaseManager) -> As
 Call = Callable[[DatabaseManager, Seed, int], Awaitable[Any]]
 
 
-def in_session(body: Callable[[Any, Seed, int], Awaitable[Any]]) -> Call:
+def in_session(body: Callable[[Any, Seed, int], Awaitable[Any]], *, readonly: bool = False) -> Call:
     async def call(manager: DatabaseManager, seed: Seed, n: int) -> Any:
-        async with manager.session() as session:
+        async with manager.session(readonly=readonly) as session:
             return await body(session, seed, n)
 
     return call
@@ -108,6 +112,13 @@ CALLS: dict[str, Call] = {
         lambda s, seed, n: messaging.get_chat_with_recent_messages(s, seed.chat_id, recent=5)
     ),
     "manager.health_check": lambda manager, seed, n: manager.health_check(),
+    "readonly tasks.get_todo": in_session(lambda s, seed, n: tasks.get_todo(s, seed.todo_ids[n]), readonly=True),
+    "readonly tasks.get_todos_by_status(limit=50)": in_session(
+        lambda s, seed, n: tasks.get_todos_by_status(s, "pending", limit=50), readonly=True
+    ),
+    "readonly messaging.list_messages": in_session(
+        lambda s, seed, n: messaging.list_messages(s, seed.chat_id, limit=5), readonly=True
+    ),
 }
 
 
@@ -122,3 +133,19 @@ async def test_round_trips_per_call(counted: Counted, name: str) -> None:
     with counted.proxy.count() as seen:
         await call(counted.manager, counted.seed, 1)
     assert (seen.round_trips, seen.connections) == (ROUND_TRIPS[name], 0), seen.messages
+
+
+async def test_a_connection_idle_past_pool_ping_after_costs_one_cheap_round_trip_more(
+    database: ConnectionSettings, migrated: DatabaseManager
+) -> None:
+    async with RoundTripProxy(database) as proxy:
+        manager = DatabaseManager(config_for(proxy.settings, pool_ping_after=0))  # every checkout is "idle"
+        try:
+            read = in_session(lambda s, seed, n: tasks.get_todos_by_status(s, "pending", limit=5), readonly=True)
+            seed = Seed(uuid.uuid4(), [])
+            await read(manager, seed, 0)
+            with proxy.count() as seen:
+                await read(manager, seed, 1)
+        finally:
+            await manager.close()
+    assert seen.round_trips == 2, seen.messages  # the ping (one simple query), then the read
