@@ -336,7 +336,12 @@ async def prepare(
             await ensure(conn, table)
     except (ConfigError, asyncpg.InsufficientPrivilegeError, asyncpg.InFailedSQLTransactionError) as exc:
         if note is not None:
-            why = str(exc) if isinstance(exc, ConfigError) else f"this role may not create or alter {table.audit}"
+            why = (
+                str(exc)
+                if isinstance(exc, ConfigError)
+                else f"cannot create the audit table {table.audit}: this role may not create or alter tables in "
+                f"schema {table.schema}"
+            )
             note(f"this {action} is not in the audit trail: {why}".replace(". Nothing was changed", ""))
         return False
     return True

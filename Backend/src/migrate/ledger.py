@@ -169,16 +169,17 @@ async def upgrade(conn: asyncpg.Connection, table: LedgerTable) -> None:
         ) from None
 
 
-async def read(conn: asyncpg.Connection, table: LedgerTable) -> list[LedgerRow]:
+async def read(conn: asyncpg.Connection, table: LedgerTable, *, abortable: bool = False) -> list[LedgerRow]:
     """All rows by version; an absent ledger reads as empty (nothing applied yet).
 
-    Outside a transaction the table is read directly and a missing table is told by its error (this runs
-    at every container start); inside one that error would abort the transaction, so the catalog is asked
-    first.
+    The table is read directly and a missing table is told by its error (this runs at every container
+    start), outside a transaction or in one that may end with it (`abortable`: the caller's transaction
+    of its own, for this read alone); inside any other transaction that error would abort it, so the
+    catalog is asked first.
     """
     import asyncpg
 
-    if conn.is_in_transaction() and not await exists(conn, table):
+    if conn.is_in_transaction() and not abortable and not await exists(conn, table):
         return []
     try:
         rows = await fetch(

@@ -16,6 +16,7 @@ the INVALID indexes an interrupted CREATE INDEX CONCURRENTLY leaves are handled 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -122,7 +123,7 @@ async def read_plan(conn: asyncpg.Connection, files: Sequence[MigrationFile], op
         # A transaction of its own: an unnamed statement is parsed and run in two round trips, which a
         # transaction-pooling PgBouncer could otherwise send to two different server connections.
         async with conn.transaction():
-            rows = await ledger.read(conn, options.ledger)
+            rows = await ledger.read(conn, options.ledger, abortable=True)
     return make_plan(files, rows, target=options.target, allow_out_of_order=options.allow_out_of_order)
 
 
@@ -249,10 +250,9 @@ class _Job:
         trail: audit.Trail | None = None
         failed: BaseException | None = None
         try:
-            async with conn.transaction():
-                await refuse_read_only(conn, before.to_apply)
             async with lock.held(conn, self.key, wait=self.options.lock_wait, on_busy=self._on_busy()) as waited:
                 await session.apply_local(conn, self.options.session)
+                await refuse_read_only(conn, before.to_apply)
                 plan = await self._replan()
                 if not plan.to_apply:
                     return ApplyResult(plan, [], waited)
@@ -728,6 +728,7 @@ async def _roll_back(
         result = Applied(step.down, took, in_transaction)
         done.append(result)
         trail.versions.append(step.file.version)
+        trail.before = [*(trail.before or []), dataclasses.asdict(step.row)]  # the rows as they were
         trail.note = "rolled back " + ", ".join(step.file.filename for step in chosen.steps[: len(done)])
         if progress is not None:
             progress.finished(result)

@@ -235,6 +235,7 @@ def test_without_alembic_it_is_one_line_naming_the_extra(
 def test_the_command_writes_the_next_file_and_says_what_is_in_it(database: ConnectionSettings, tmp_path: Path) -> None:
     folder = project_folder(tmp_path)
     (folder / "007_telegram_sessions.sql").unlink()  # the models have telegram.sessions; the files no longer
+    (folder / "007_telegram_sessions.down.sql").unlink(missing_ok=True)
     result = migrate(
         "new", "telegram", "--from-models", "--database-url", url_of(database), "--migrations-dir", str(folder)
     )
