@@ -101,13 +101,15 @@ def _pg_ctl(handle: embedded.EmbeddedServer, *args: str) -> None:
 
 def _listen_on_loopback(handle: embedded.EmbeddedServer) -> tuple[ConnectionSettings, ConnectionSettings]:
     """Restart the embedded server listening on 127.0.0.1 as well as on its socket (the wheel starts it on
-    the socket only), on a free port (the socket's name follows it); initdb's pg_hba.conf trusts loopback.
+    the socket only), on a free port, allowing 300 connections (the socket's name follows it); initdb's pg_hba.conf trusts loopback.
     Returns the socket's settings and TCP's."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     _pg_ctl(handle, "-m", "fast", "-w", "stop")
-    options = f"-h 127.0.0.1 -k {handle.socket_dir} -p {port}"
+    # max_connections: the data benchmark keeps every variant's pool open at once (16 connections each,
+    # two pools for a manager with read-only sessions), more than the default 100.
+    options = f"-h 127.0.0.1 -k {handle.socket_dir} -p {port} -c max_connections=300"
     _pg_ctl(handle, "-w", "-o", options, "-l", str(handle.data_dir / "log"), "start")
     unix = replace(handle.settings(), port=port)
     return unix, replace(unix, host="127.0.0.1")

@@ -9,7 +9,10 @@ Variants, on the same server and data (ANALYZEd after loading), in this one proc
   tests/database/spec_repository.py), on the project's ORM models;
 - Tortoise ORM and Piccolo on the same tables (bench/peer_tortoise.py, bench/peer_piccolo.py; the `bench`
   extra installs them, and a variant whose package is missing is left out and said so);
-- ours: the project's repositories in `manager.session()` (DatabaseManager).
+- ours: the project's repositories, reads in `manager.session(readonly=True)`, writes in
+  `manager.session()` (DatabaseManager), which take the direct path (src.database.direct);
+- ours, ORM path: the same calls with a listener on the engine's statements, which sends every call
+  through SQLAlchemy's ORM execution instead: the difference between the two is the direct path's gain.
 Every pool holds POOL connections. Operations: get a todo by id, insert a todo, update one RETURNING the
 row, list 50 todos of a status (newest first), a chat's 50 most recent messages. Throughput is operations
 per second with 1, 4, 16 and 64 concurrent callers (quick: 1 and 16), median over rounds; the round trips
@@ -32,7 +35,7 @@ from typing import Any
 
 import asyncpg
 from common import machine, median, percentile, save, server, table
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from tests.database import spec_repository
 from tests.roundtrips import RoundTripProxy
@@ -210,6 +213,9 @@ class Piccolo(Variant):
 
 
 class Ours(Variant):
+    """The repositories as agent code calls them: reads in `manager.session(readonly=True)` (the place
+    docs/data-layer.md names for read-only work), writes in `manager.session()`."""
+
     name = "ours"
 
     async def start(self, db: ConnectionSettings) -> None:
@@ -225,7 +231,7 @@ class Ours(Variant):
         manager = self.manager
 
         async def get() -> Any:
-            async with manager.session() as s:
+            async with manager.session(readonly=True) as s:
                 return await tasks.get_todo(s, seed.todo())
 
         async def insert() -> Any:
@@ -237,12 +243,12 @@ class Ours(Variant):
                 return await tasks.update_todo(s, seed.todo(), {"priority": 2})
 
         async def by_status() -> Any:
-            async with manager.session() as s:
+            async with manager.session(readonly=True) as s:
                 return await tasks.get_todos_by_status(s, "pending", limit=50)
 
         async def recent() -> Any:
-            async with manager.session() as s:
-                return await messaging.get_chat_with_recent_messages(s, seed.chat(), recent=50)
+            async with manager.session(readonly=True) as s:
+                return await messaging.get_recent_messages(s, seed.chat(), limit=50)
 
         return {
             "get todo by id": get,
@@ -251,6 +257,25 @@ class Ours(Variant):
             "list 50 todos by status": by_status,
             "chat's 50 recent": recent,
         }
+
+
+class OursOrmPath(Ours):
+    """The same calls with a listener on the engine's statements (as a tracer adds one): then every call
+    takes SQLAlchemy's ORM execution instead of the direct path (src.database.direct), which shows
+    what the direct path gains, side by side."""
+
+    name = "ours, ORM path"
+
+    async def start(self, db: ConnectionSettings) -> None:
+        await super().start(db)
+        self.manager._reader_on_primary()
+        assert self.manager._primary_reader is not None
+        for engine in (self.manager.engine, self.manager._primary_reader[0]):
+            event.listen(engine.sync_engine, "before_cursor_execute", _traced)
+
+
+def _traced(*args: Any) -> None:
+    """A listener that does nothing: its presence alone is what a tracer's costs here."""
 
 
 def variants() -> tuple[list[Variant], list[str]]:
@@ -262,7 +287,7 @@ def variants() -> tuple[list[Variant], list[str]]:
             missing.append(f"{variant.name}: not installed (`make bench` installs the bench extra)")
         else:
             chosen.append(variant)
-    chosen.append(Ours())
+    chosen += [OursOrmPath(), Ours()]
     return chosen, missing
 
 

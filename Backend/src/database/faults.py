@@ -57,6 +57,8 @@ def _raised_in(exc: BaseException, paths: tuple[str, ...]) -> bool:
 def _lost(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.ConnectionDoesNotExistError):
         return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True  # SQLAlchemy's dialect judged it a disconnect (e.g. "connection is closed")
     if isinstance(exc, asyncpg.InterfaceError) and "cannot switch to state" in str(exc):
         return True  # asyncpg's protocol after the socket died mid-query
     sqlstate = getattr(exc, "sqlstate", None)

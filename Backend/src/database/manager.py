@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePool
 from sqlalchemy.util import await_only
 
-from src.database import faults, sessions, slowlog
+from src.database import direct, faults, sessions, slowlog
 from src.database.config import DatabaseConfig
 from src.database.errors import DatabaseUnavailable, DataLayerError, ManagerClosed
 from src.postgres.explain import explain_connect_error
@@ -269,7 +269,7 @@ class DatabaseManager:
             expire_on_commit=False,
             class_=AsyncSession,
             sync_session_class=session_class,
-            info={sessions.READONLY: True} if reader else None,
+            info={sessions.READONLY: reader, direct.ENABLED: not config.transaction_pooling},
         )
 
     @asynccontextmanager

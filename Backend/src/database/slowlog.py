@@ -14,15 +14,20 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, ExceptionContext
+from sqlalchemy.engine import Connection, Engine, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 LOGGER = logging.getLogger("src.database.slow")
 MAX_SQL = 2000
 """Characters of SQL text kept in a log line; longer statements are cut (with `...`)."""
+
+_LOGGERS: weakref.WeakKeyDictionary[Any, Callable[[float, str, bool], None]] = weakref.WeakKeyDictionary()
+"""Per engine (its sync Engine) with a threshold: what logs one of its statements, for `observe`."""
 
 _STARTED = "src.database.slowlog.started"
 """Key in the connection's `info` dict: a stack of start times, one per statement in flight on it."""
@@ -44,7 +49,7 @@ def install(engine: AsyncEngine, threshold_ms: float) -> None:
         started: list[float] = conn.info.get(_STARTED, [])
         return (time.perf_counter() - started.pop()) * 1000 if started else None
 
-    def log(duration_ms: float, statement: str, *, failed: bool) -> None:
+    def log(duration_ms: float, statement: str, failed: bool) -> None:
         shown = _shown(statement)
         LOGGER.warning(
             "slow statement%s: %.1f ms (DB_SLOW_STATEMENT_MS %g): %s",
@@ -58,16 +63,35 @@ def install(engine: AsyncEngine, threshold_ms: float) -> None:
     def after(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
         duration_ms = took(conn)
         if duration_ms is not None and duration_ms >= threshold_ms:
-            log(duration_ms, statement, failed=False)
+            log(duration_ms, statement, False)
 
-    def failed(context: ExceptionContext) -> None:
+    def on_error(context: ExceptionContext) -> None:
         conn = context.connection
         if conn is None or context.statement is None:
             return
         duration_ms = took(conn)
         if duration_ms is not None and duration_ms >= threshold_ms:
-            log(duration_ms, context.statement, failed=True)
+            log(duration_ms, context.statement, True)
 
+    def observed(duration_ms: float, statement: str, failed: bool) -> None:
+        if duration_ms >= threshold_ms:
+            log(duration_ms, statement, failed)
+
+    _LOGGERS[sync_engine] = observed
     event.listen(sync_engine, "before_cursor_execute", before)
     event.listen(sync_engine, "after_cursor_execute", after)
-    event.listen(sync_engine, "handle_error", failed)
+    event.listen(sync_engine, "handle_error", on_error)
+
+
+def installed(engine: Engine) -> bool:
+    """Whether `install` put its listeners on `engine` (a sync Engine)."""
+    return engine in _LOGGERS
+
+
+def observe(engine: Engine, statement: str, duration_ms: float, *, failed: bool) -> None:
+    """Log a statement run on `engine`'s connections (a sync Engine) outside SQLAlchemy's execution
+    (src.database.direct), as `install` logs the others: when it has a threshold and the statement
+    reached it."""
+    observed = _LOGGERS.get(engine)
+    if observed is not None:
+        observed(duration_ms, statement, failed)

@@ -22,24 +22,32 @@ from src.postgres.settings import ConnectionSettings
 from tests.roundtrips import RoundTripProxy
 from tests.support import config_for
 
-# One line per call: round trips of the whole `async with manager.session()` block.
+# One line per call: round trips of the whole `async with manager.session()` block. The calls with 1 take
+# the direct path (src.database.direct): one statement in autocommit, no BEGIN/COMMIT around it.
 ROUND_TRIPS = {
-    "tasks.create_todo": 3,
-    "tasks.get_todo": 3,
-    "tasks.get_todos_by_status(limit=50)": 3,
-    "tasks.update_todo": 3,
+    "tasks.create_todo": 1,
+    "tasks.get_todo": 1,
+    "tasks.get_todos_by_status(limit=50)": 1,
+    "tasks.update_todo": 1,
     "tasks.delete_todo": 3,
     "tasks.list_todos": 3,
     "messaging.create_chat": 3,
-    "messaging.get_chat": 3,
+    "messaging.get_chat": 1,
     "messaging.add_message": 3,
     "messaging.list_messages": 3,
-    "messaging.get_chat_with_recent_messages": 4,
+    "messaging.get_recent_messages": 1,
+    "messaging.get_chat_with_recent_messages": 2,
+    # Inside the caller's transaction a write joins it: BEGIN, the statement, COMMIT.
+    "in manager.transaction(): tasks.create_todo": 3,
+    "in manager.transaction(): tasks.update_todo": 3,
+    # After a read of the ORM path began a transaction, a write stays in it and commits it.
+    "tasks.list_todos then tasks.update_todo": 4,
     "manager.health_check": 1,
     # In a read-only session (manager.session(readonly=True)): autocommit, no BEGIN or COMMIT.
     "readonly tasks.get_todo": 1,
     "readonly tasks.get_todos_by_status(limit=50)": 1,
     "readonly messaging.list_messages": 1,
+    "readonly messaging.get_recent_messages": 1,
 }
 
 
@@ -87,6 +95,19 @@ async def counted(database: ConnectionSettings, migrated: DatabaseManager) -> As
 Call = Callable[[DatabaseManager, Seed, int], Awaitable[Any]]
 
 
+def in_transaction(body: Callable[[Any, Seed, int], Awaitable[Any]]) -> Call:
+    async def call(manager: DatabaseManager, seed: Seed, n: int) -> Any:
+        async with manager.transaction() as session:
+            return await body(session, seed, n)
+
+    return call
+
+
+async def list_then_update(session: Any, seed: Seed, n: int) -> Any:
+    await tasks.list_todos(session, limit=10)
+    return await tasks.update_todo(session, seed.todo_ids[n], {"priority": 4})
+
+
 def in_session(body: Callable[[Any, Seed, int], Awaitable[Any]], *, readonly: bool = False) -> Call:
     async def call(manager: DatabaseManager, seed: Seed, n: int) -> Any:
         async with manager.session(readonly=readonly) as session:
@@ -108,9 +129,19 @@ CALLS: dict[str, Call] = {
     "messaging.get_chat": in_session(lambda s, seed, n: messaging.get_chat(s, seed.chat_id)),
     "messaging.add_message": in_session(lambda s, seed, n: messaging.add_message(s, seed.chat_id, "user", "hi")),
     "messaging.list_messages": in_session(lambda s, seed, n: messaging.list_messages(s, seed.chat_id, limit=5)),
+    "messaging.get_recent_messages": in_session(
+        lambda s, seed, n: messaging.get_recent_messages(s, seed.chat_id, limit=5)
+    ),
     "messaging.get_chat_with_recent_messages": in_session(
         lambda s, seed, n: messaging.get_chat_with_recent_messages(s, seed.chat_id, recent=5)
     ),
+    "in manager.transaction(): tasks.create_todo": in_transaction(
+        lambda s, seed, n: tasks.create_todo(s, {"title": f"joined {n}"})
+    ),
+    "in manager.transaction(): tasks.update_todo": in_transaction(
+        lambda s, seed, n: tasks.update_todo(s, seed.todo_ids[n], {"priority": 3})
+    ),
+    "tasks.list_todos then tasks.update_todo": in_session(list_then_update),
     "manager.health_check": lambda manager, seed, n: manager.health_check(),
     "readonly tasks.get_todo": in_session(lambda s, seed, n: tasks.get_todo(s, seed.todo_ids[n]), readonly=True),
     "readonly tasks.get_todos_by_status(limit=50)": in_session(
@@ -118,6 +149,9 @@ CALLS: dict[str, Call] = {
     ),
     "readonly messaging.list_messages": in_session(
         lambda s, seed, n: messaging.list_messages(s, seed.chat_id, limit=5), readonly=True
+    ),
+    "readonly messaging.get_recent_messages": in_session(
+        lambda s, seed, n: messaging.get_recent_messages(s, seed.chat_id, limit=5), readonly=True
     ),
 }
 

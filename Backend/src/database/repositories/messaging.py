@@ -10,6 +10,7 @@ the server's clock at the write, strictly after the chat's latest message (see `
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, overload
@@ -21,7 +22,7 @@ from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from src.database import sessions
+from src.database import direct, sessions
 from src.database.errors import InvalidInput, NotFound
 from src.database.models import Chat, Message, MessageRole
 from src.database.repositories.filters import contains_text
@@ -70,6 +71,24 @@ _INSERT_MESSAGES = text(
 ).bindparams(bindparam("items", type_=JSONB), bindparam("chat_id", type_=PgUUID(as_uuid=True)))
 
 
+@functools.cache
+def _chat_by_id() -> direct.Statement[Chat]:
+    mapper = inspect(Chat)
+    return direct.compile_statement(mapper, select(*direct.columns(mapper)).where(Chat.id == bindparam("id")))
+
+
+@functools.cache
+def _newest_messages() -> direct.Statement[Message]:
+    mapper = inspect(Message)
+    query = (
+        select(*direct.columns(mapper))
+        .where(Message.chat_id == bindparam("chat_id"))
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(bindparam("limit"))
+    )
+    return direct.compile_statement(mapper, query)
+
+
 # --- chats -------------------------------------------------------------------------------------------
 
 
@@ -103,7 +122,11 @@ async def create_chat(
 
 
 async def get_chat(session: AsyncSession, chat_id: uuid.UUID | str) -> Chat | None:
-    return await session.get(Chat, common.identifier(chat_id, "chat_id"))
+    row_id = common.identifier(chat_id, "chat_id")
+    if direct.usable(session, write=False) and session.sync_session.identity_map.get((Chat, (row_id,), None)) is None:
+        found = await direct.fetch(session, _chat_by_id(), {"id": row_id})
+        return found[0] if found else None
+    return await session.get(Chat, row_id)
 
 
 async def update_chat(
@@ -312,24 +335,36 @@ async def search_messages(
     return page_of(list((await session.scalars(query)).all()), limit)
 
 
+async def get_recent_messages(session: AsyncSession, chat_id: uuid.UUID | str, *, limit: int = 20) -> list[Message]:
+    """A chat's last `limit` messages (1 to 1000), in the order they were added; empty when the chat has
+    none or does not exist. One query, one step down ix_messages_chat_id_created_at."""
+    row_id = common.identifier(chat_id, "chat_id")
+    wanted = check_limit(limit)
+    if direct.usable(session, write=False):
+        messages = await direct.fetch(session, _newest_messages(), {"chat_id": row_id, "limit": wanted})
+    else:
+        newest = (
+            select(Message)
+            .where(Message.chat_id == row_id)
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(wanted)
+        )
+        messages = list((await session.scalars(newest)).all())
+    messages.reverse()
+    return messages
+
+
 async def get_chat_with_recent_messages(
     session: AsyncSession, chat_id: uuid.UUID | str, *, recent: int = 20
 ) -> Chat | None:
     """The chat with `chat.messages` holding its last `recent` messages in time order: two queries in all,
     however many messages there are (no query per message, no lazy load)."""
     row_id = common.identifier(chat_id, "chat_id")
-    newest = (
-        select(Message)
-        .where(Message.chat_id == row_id)
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(check_limit(recent))
-    )
-    chat = await session.get(Chat, row_id)
+    check_limit(recent)
+    chat = await get_chat(session, row_id)
     if chat is None:
         return None
-    messages = list((await session.scalars(newest)).all())
-    messages.reverse()
-    set_committed_value(chat, "messages", messages)
+    set_committed_value(chat, "messages", await get_recent_messages(session, row_id, limit=recent))
     return chat
 
 
@@ -342,6 +377,7 @@ __all__ = [
     "delete_chat",
     "get_chat",
     "get_chat_with_recent_messages",
+    "get_recent_messages",
     "list_chats",
     "list_messages",
     "search_chats",

@@ -6,17 +6,19 @@ Writes follow the rule of `src.database.sessions`: they commit by themselves in 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, tuple_, update
+from sqlalchemy import bindparam, delete, insert, inspect, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.database import sessions
+from src.database import direct, sessions
 from src.database.errors import InvalidInput
 from src.database.models import Todo, TodoStatus
 from src.database.repositories.filters import contains_text
+from src.database.repositories.objects import adopt
 from src.database.repositories.paging import Page, check_limit, decode_cursor, page_of
 from src.database.repositories.references import require_chats
 from src.database.schemas import common
@@ -28,12 +30,29 @@ TodoInput = Todo | TodoCreate | Mapping[str, Any]
 _NEWEST_FIRST = (Todo.created_at.desc(), Todo.id.desc())
 
 
+@functools.cache
+def _by_id() -> direct.Statement[Todo]:
+    mapper = inspect(Todo)
+    return direct.compile_statement(mapper, select(*direct.columns(mapper)).where(Todo.id == bindparam("id")))
+
+
+@functools.cache
+def _by_status() -> direct.Statement[Todo]:
+    mapper = inspect(Todo)
+    query = select(*direct.columns(mapper)).where(Todo.status == bindparam("status"))
+    return direct.compile_statement(mapper, query.order_by(*_NEWEST_FIRST).limit(bindparam("limit")))
+
+
 async def create_todo(session: AsyncSession, todo: TodoInput) -> Todo:
     """Store a new todo and return it with its id and timestamps (committed, unless the caller owns the
     transaction). InvalidInput (a ValueError) for a bad field; NotFound (a LookupError) when chat_id names
     no chat. Given a Todo object, that same object is stored and returned."""
     checked = common.creation(todo, TodoCreate, Todo, what="todo")
     # A read, so before `write`: a missing chat must not roll back the caller's earlier work either.
+    if direct.usable(session, write=True):
+        # One INSERT in autocommit; a missing chat is the foreign key's violation, named as NotFound.
+        stored = await direct.insert_one(session, Todo, common.attributes(checked))
+        return adopt(session, todo, stored) if isinstance(todo, Todo) else stored
     if checked.chat_id is not None:
         await require_chats(session, [checked.chat_id], field="todo.chat_id")
     async with sessions.write(session):
@@ -80,7 +99,11 @@ async def create_todos(session: AsyncSession, todos: Iterable[TodoInput]) -> lis
 
 
 async def get_todo(session: AsyncSession, todo_id: uuid.UUID | str) -> Todo | None:
-    return await session.get(Todo, common.identifier(todo_id, "todo_id"))
+    row_id = common.identifier(todo_id, "todo_id")
+    if direct.usable(session, write=False) and session.sync_session.identity_map.get((Todo, (row_id,), None)) is None:
+        found = await direct.fetch(session, _by_id(), {"id": row_id})
+        return found[0] if found else None
+    return await session.get(Todo, row_id)
 
 
 async def get_todos(session: AsyncSession, *, limit: int = 100) -> list[Todo]:
@@ -92,6 +115,8 @@ async def get_todos(session: AsyncSession, *, limit: int = 100) -> list[Todo]:
 async def get_todos_by_status(session: AsyncSession, status: TodoStatus | str, *, limit: int = 100) -> list[Todo]:
     """Todos with `status`, newest first, at most `limit` (served by ix_todos_status_created_at)."""
     wanted = common.member(TodoStatus, status, "status")
+    if direct.usable(session, write=False):
+        return await direct.fetch(session, _by_status(), {"status": wanted, "limit": check_limit(limit)})
     query = select(Todo).where(Todo.status == wanted).order_by(*_NEWEST_FIRST).limit(check_limit(limit))
     return list((await session.scalars(query)).all())
 
@@ -102,6 +127,8 @@ async def update_todo(
     """Change only the fields given, in one `UPDATE ... RETURNING`; None when no todo has that id."""
     row_id = common.identifier(todo_id, "todo_id")
     values = common.changes(updates, TodoUpdate, what="todo")
+    if values and direct.usable(session, write=True):
+        return await direct.update_one(session, Todo, row_id, values)
     if values.get("chat_id") is not None:
         await require_chats(session, [values["chat_id"]], field="todo.chat_id")
     async with sessions.write(session):
