@@ -64,10 +64,12 @@ class Statement(Generic[M]):
     """Each positional parameter ($1, $2, ...): its bind name and the column type's bind processor."""
     keys: tuple[str, ...]
     """The ORM attribute each result column goes to, in order."""
-    results: tuple[tuple[int, Callable[[Any], Any]], ...]
-    """The result columns whose type converts the driver's value (an enum from its text), by position."""
+    results: tuple[tuple[str, Callable[[Any], Any]], ...]
+    """The result columns whose type converts the driver's value (an enum from its text), by attribute."""
     identity: tuple[int, ...]
     """The positions of the primary key's columns among the result columns."""
+    identity_class: type[Any]
+    """The class identity-map keys name (the base class of a mapped hierarchy)."""
 
 
 def columns(mapper: Mapper[Any]) -> list[Any]:
@@ -84,14 +86,15 @@ def compile_statement(mapper: Mapper[M], statement: ClauseElement) -> Statement[
         bind = compiled.binds[name]
         binds.append((bind.key, bind.type.dialect_impl(_DIALECT).bind_processor(_DIALECT)))
     keys, results = [], []
-    for index, prop in enumerate(mapper.column_attrs):
+    for prop in mapper.column_attrs:
         keys.append(prop.key)
         processor = prop.columns[0].type.dialect_impl(_DIALECT).result_processor(_DIALECT, None)
         if processor is not None:
-            results.append((index, processor))
+            results.append((prop.key, processor))
     primary = [mapper.get_property_by_column(column).key for column in mapper.primary_key]
     identity = tuple(keys.index(key) for key in primary)
-    return Statement(mapper, compiled.string, tuple(binds), tuple(keys), tuple(results), identity)
+    identity_class = mapper.identity_key_from_primary_key((None,) * len(primary))[0]
+    return Statement(mapper, compiled.string, tuple(binds), tuple(keys), tuple(results), identity, identity_class)
 
 
 @functools.lru_cache(maxsize=512)
@@ -232,33 +235,34 @@ def _adopt(session: AsyncSession, statement: Statement[M], records: Sequence[Any
     """The records as the session's persistent objects, as SQLAlchemy's loading makes them."""
     sync: Any = session.sync_session
     identity_map = sync.identity_map
-    mapper = statement.mapper
-    new_instance = mapper.class_manager.new_instance
+    held_by_key, add = identity_map.get, identity_map._add_unpresent
+    new_instance = statement.mapper.class_manager.new_instance
+    identity_class, session_id = statement.identity_class, sync.hash_key
     keys, results, positions = statement.keys, statement.results, statement.identity
     objects: list[M] = []
     for record in records:
-        values = list(record)
-        for index, processor in results:
-            if values[index] is not None:
-                values[index] = processor(values[index])
-        loaded = dict(zip(keys, values, strict=True))
-        identity = mapper.identity_key_from_primary_key(tuple(values[i] for i in positions))
-        held = identity_map.get(identity)
+        loaded = dict(zip(keys, record, strict=True))
+        for key, processor in results:
+            value = loaded[key]
+            if value is not None:
+                loaded[key] = processor(value)
+        identity = (identity_class, tuple([record[i] for i in positions]), None)
+        held = held_by_key(identity)
         if held is not None:
             if refresh:
                 for key, value in loaded.items():
                     set_committed_value(held, key, value)
             objects.append(held)
             continue
+        # What SQLAlchemy's loading.py does for a row it loads, less what is a no-op for a new object:
+        # its values count as loaded (set in its __dict__, so no change is recorded), it belongs to this
+        # session and sits in its identity map.
         obj = new_instance()
+        obj.__dict__.update(loaded)
         state: Any = instance_state(obj)
-        state.key, state.identity_token = identity, None
-        state.dict.update(loaded)
-        # SQLAlchemy's internals, as its loading.py does for a row it loads: the object belongs to this
-        # session, sits in its identity map, and its values count as loaded (committed), not as changes.
-        state.session_id = sync.hash_key
-        identity_map._add_unpresent(state, identity)
-        state._commit_all(state.dict, identity_map)
+        state.key = identity
+        state.session_id = session_id
+        add(state, identity)
         objects.append(obj)
     return objects
 
