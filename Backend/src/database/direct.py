@@ -231,6 +231,15 @@ def _translated(engine: Engine, raw: PoolProxiedConnection, sql: str, error: Exc
     return error
 
 
+def _converted(values: dict[str, Any], results: tuple[tuple[str, Callable[[Any], Any]], ...]) -> dict[str, Any]:
+    """`values` with each converting column's value converted (in place)."""
+    for key, processor in results:
+        value = values[key]
+        if value is not None:
+            values[key] = processor(value)
+    return values
+
+
 def _adopt(session: AsyncSession, statement: Statement[M], records: Sequence[Any], *, refresh: bool) -> list[M]:
     """The records as the session's persistent objects, as SQLAlchemy's loading makes them."""
     sync: Any = session.sync_session
@@ -241,16 +250,11 @@ def _adopt(session: AsyncSession, statement: Statement[M], records: Sequence[Any
     keys, results, positions = statement.keys, statement.results, statement.identity
     objects: list[M] = []
     for record in records:
-        loaded = dict(zip(keys, record, strict=True))
-        for key, processor in results:
-            value = loaded[key]
-            if value is not None:
-                loaded[key] = processor(value)
         identity = (identity_class, tuple([record[i] for i in positions]), None)
         held = held_by_key(identity)
         if held is not None:
             if refresh:
-                for key, value in loaded.items():
+                for key, value in _converted(dict(zip(keys, record, strict=True)), results).items():
                     set_committed_value(held, key, value)
             objects.append(held)
             continue
@@ -258,7 +262,12 @@ def _adopt(session: AsyncSession, statement: Statement[M], records: Sequence[Any
         # its values count as loaded (set in its __dict__, so no change is recorded), it belongs to this
         # session and sits in its identity map.
         obj = new_instance()
-        obj.__dict__.update(loaded)
+        values = obj.__dict__
+        values.update(zip(keys, record, strict=False))  # a record has exactly the keys (compile_statement)
+        for key, processor in results:
+            value = values[key]
+            if value is not None:
+                values[key] = processor(value)
         state: Any = instance_state(obj)
         state.key = identity
         state.session_id = session_id
