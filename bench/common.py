@@ -101,8 +101,8 @@ def _pg_ctl(handle: embedded.EmbeddedServer, *args: str) -> None:
 
 def _listen_on_loopback(handle: embedded.EmbeddedServer) -> tuple[ConnectionSettings, ConnectionSettings]:
     """Restart the embedded server listening on 127.0.0.1 as well as on its socket (the wheel starts it on
-    the socket only), on a free port, allowing 300 connections (the socket's name follows it); initdb's pg_hba.conf trusts loopback.
-    Returns the socket's settings and TCP's."""
+    the socket only), on a free port (the socket's name follows it), allowing 300 connections; initdb's
+    pg_hba.conf trusts loopback. Returns the socket's settings and TCP's."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

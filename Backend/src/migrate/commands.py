@@ -29,7 +29,6 @@ from src.migrate.connect import connect, wait_until_ready
 from src.migrate.errors import ConfigError, ConnectionFailed, Exit, ReadOnlyServer
 from src.migrate.files import MigrationFile
 from src.migrate.ledger import LedgerRow, LedgerTable
-from src.migrate.lock import Holder
 from src.migrate.plan import Plan, State
 from src.migrate.repeatable import RepeatableEntry
 from src.migrate.script import TransactionMode

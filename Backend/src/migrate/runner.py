@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import asyncpg
 
-from src.migrate import audit, diagnosis, indexes, ledger, lock, pooling, script, session, sql
-from src.migrate.diagnosis import is_connection_lost
+from src.migrate import lazy, ledger, script, session
 from src.migrate.errors import (
     ConfigError,
     ConnectionFailed,
@@ -41,17 +40,28 @@ from src.migrate.files import MigrationFile
 from src.migrate.ledger import LedgerTable
 from src.migrate.plan import Plan, make_plan
 from src.migrate.repeatable import RepeatableEntry, due, plan_repeatables
-from src.migrate.rollback import RollbackPlan, Step, choose
 from src.migrate.script import TransactionMode
 from src.migrate.session import DEFAULT as DEFAULT_SESSION
 from src.migrate.session import SessionSettings
 
+# Only pending work needs the parser, the lock, failure diagnosis, the index checks and the audit trail:
+# they load at their first use, so that the common container start, with nothing to apply, does not.
 if TYPE_CHECKING:
-    from src.migrate import lock, sql
-
-# Only pending work needs the parser, the lock, failure diagnosis and the index checks: they are imported
-# where that work starts (`apply` past its no-op return, `_Run`), so that the common container start, with
-# nothing to apply, does not load them (see docs/benchmarks.md, the no-op apply).
+    from src.migrate import audit, diagnosis, indexes, lock, pooling, sql
+    from src.migrate import rollback as rollbacks
+    from src.migrate.rollback import RollbackPlan, Step
+else:
+    audit, diagnosis, indexes = (
+        lazy.module("src.migrate.audit"),
+        lazy.module("src.migrate.diagnosis"),
+        lazy.module("src.migrate.indexes"),
+    )
+    lock, pooling, sql = (
+        lazy.module("src.migrate.lock"),
+        lazy.module("src.migrate.pooling"),
+        lazy.module("src.migrate.sql"),
+    )
+    rollbacks = lazy.module("src.migrate.rollback")
 
 
 @dataclass(frozen=True)
@@ -171,7 +181,6 @@ async def apply(
     if not plan.to_apply:
         # The common container start: nothing pending, so no lock and no write.
         return ApplyResult(plan, [], None)
-    from src.migrate import sql
 
     unparsed = _can_skip_parsing(plan.to_apply, options.transaction)
     parsed = {} if unparsed else {f.version: sql.parse(f) for f in plan.to_apply}
@@ -186,7 +195,7 @@ async def apply(
             return await job.under_session_lock(plan)
         return await job.under_lock_connection(lock_connection, plan)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-        if is_connection_lost(exc):
+        if diagnosis.is_connection_lost(exc):
             raise diagnosis.connection_lost(
                 "before the first pending file", exc, "Nothing more was applied than the messages above say."
             ) from exc
@@ -276,7 +285,7 @@ class _Job:
             consequence = diagnosis.rolled_back(plan.to_apply)
             if self.progress is not None:
                 self.progress.failed_at(None, plan.to_apply)
-            if not isinstance(exc, asyncpg.PostgresError) or is_connection_lost(exc):
+            if not isinstance(exc, asyncpg.PostgresError) or diagnosis.is_connection_lost(exc):
                 lost = diagnosis.LOST_TRANSACTION + consequence
                 raise diagnosis.connection_lost(diagnosis.label(plan.to_apply), exc, lost) from exc
             raise diagnosis.commit_failed(plan.to_apply, exc, consequence) from exc
@@ -683,13 +692,13 @@ async def rollback(
     statement by statement, then its row goes), under the runner's lock, as `apply` takes it. The run keeps
     a row in the audit trail, a failed one too."""
     started = time.perf_counter()
-    chosen = choose(await read_plan(conn, files, options), to=to, steps=steps)
+    chosen = rollbacks.choose(await read_plan(conn, files, options), to=to, steps=steps)
     if not chosen.steps:
         return RollbackResult(chosen, [], None)
     parsed = {s.down.version: sql.parse(s.down) for s in chosen.steps}  # a malformed down file: nothing runs
     done: list[Applied] = []
     async with locked(conn, options, progress, lock_connection) as waited:
-        again = choose(await read_plan(conn, files, options), to=to, steps=steps)
+        again = rollbacks.choose(await read_plan(conn, files, options), to=to, steps=steps)
         if [s.row for s in again.steps] != [s.row for s in chosen.steps]:
             raise DriftError("the ledger changed while rollback waited for the lock; nothing was changed, run it again")
         trail_for = audit.run(
@@ -770,7 +779,7 @@ async def locked(
 def _unexpected(file: MigrationFile, exc: BaseException, consequence: str, command: str) -> MigrateError:
     """A failure outside the file's statements (its statements' own errors are MigrateErrors already): a
     lost connection, or the transaction's COMMIT (a deferred constraint, a serialization failure)."""
-    if not isinstance(exc, asyncpg.PostgresError) or is_connection_lost(exc):
+    if not isinstance(exc, asyncpg.PostgresError) or diagnosis.is_connection_lost(exc):
         return ConnectionFailed(
             f"{file.filename}: lost the connection to the server while running it ({exc.__class__.__name__}: "
             f"{exc}). {diagnosis.LOST_TRANSACTION}{consequence} Run `migrate {command}` again once the server is back."
@@ -844,7 +853,7 @@ async def _forget_row(conn: asyncpg.Connection, table: LedgerTable, up: Migratio
             raise MigrationFailed(f"{gone} {consequence}")
         await ledger.forget_repeatables(conn, table)
     except asyncpg.PostgresError as exc:
-        if is_connection_lost(exc):
+        if diagnosis.is_connection_lost(exc):
             raise
         raise diagnosis.bookkeeping_failed([up], exc, consequence) from exc
 
@@ -937,7 +946,7 @@ async def _run_repeatable(
                 conn, table, filename=file.filename, checksum=file.checksum, duration_ms=took
             )
         except asyncpg.PostgresError as exc:
-            if is_connection_lost(exc):
+            if diagnosis.is_connection_lost(exc):
                 raise
             raise diagnosis.bookkeeping_failed([file], exc, consequence) from exc
     return took

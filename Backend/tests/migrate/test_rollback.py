@@ -187,7 +187,7 @@ def test_an_edited_down_file_is_drift_until_restored_or_repaired(database: Conne
     assert fetchval(database, "SELECT to_regclass('public.c')") is None
 
 
-def test_the_cli_refuses_a_missing_down_script_with_exit_10(database: ConnectionSettings, tmp_path: Path) -> None:
+def test_the_cli_refuses_a_missing_down_script_with_exit_11(database: ConnectionSettings, tmp_path: Path) -> None:
     folder = write_migrations(tmp_path, {k: v for k, v in FILES.items() if k != "003_c.down.sql"})
     assert migrate(database, folder, "apply").exit_code == 0
     result = migrate(database, folder, "rollback")
