@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import bindparam, insert, inspect, update
+from sqlalchemy import bindparam, insert, inspect, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import Dialect, Engine
@@ -111,6 +111,23 @@ def _update(mapper: Mapper[Any], keys: tuple[str, ...]) -> Statement[Any]:
     values = {key: bindparam(f"v_{key}", type_=attributes[key].columns[0].type) for key in keys}
     query = update(mapper).where(key_column == bindparam("row_id")).values(values).returning(*columns(mapper))
     return compile_statement(mapper, query)
+
+
+@functools.lru_cache(maxsize=64)
+def _by_key(mapper: Mapper[Any]) -> Statement[Any]:
+    (key_column,) = mapper.primary_key
+    return compile_statement(mapper, select(*columns(mapper)).where(key_column == bindparam("row_id")))
+
+
+async def get_one(session: AsyncSession, model: type[M], row_id: object) -> M | None:
+    """The `model` row whose primary key is `row_id`, or None; the session's own object when it holds
+    that row already (no statement then), as `session.get` does."""
+    mapper: Mapper[M] = inspect(model)
+    held: M | None = session.sync_session.identity_map.get(mapper.identity_key_from_primary_key((row_id,)))
+    if held is not None:
+        return held
+    found = await fetch(session, _by_key(mapper), {"row_id": row_id})
+    return found[0] if found else None
 
 
 async def insert_one(session: AsyncSession, model: type[M], values: Mapping[str, Any]) -> M:
@@ -276,4 +293,14 @@ def _adopt(session: AsyncSession, statement: Statement[M], records: Sequence[Any
     return objects
 
 
-__all__ = ["ENABLED", "Statement", "columns", "compile_statement", "fetch", "insert_one", "update_one", "usable"]
+__all__ = [
+    "ENABLED",
+    "Statement",
+    "columns",
+    "compile_statement",
+    "fetch",
+    "get_one",
+    "insert_one",
+    "update_one",
+    "usable",
+]

@@ -16,7 +16,7 @@ from src import BACKEND_DIR
 from src.migrate.ledger import DEFAULT_TABLE, LedgerTable
 from src.migrate.script import TransactionMode
 from src.migrate.session import SessionSettings
-from src.postgres import embedded
+from src.postgres import datadir
 from src.postgres import settings as connection
 from src.postgres.settings import ConnectionSettings
 
@@ -130,7 +130,7 @@ def resolve(
 
     return RunnerSettings(
         connection=_connection(environ, database_url),
-        embedded_dir=Path(env(embedded.ENV_DATA_DIR) or embedded.DEFAULT_DATA_DIR),
+        embedded_dir=Path(env(datadir.ENV_DATA_DIR) or datadir.DEFAULT_DATA_DIR),
         migrations_dir=resolve_migrations_dir(environ, migrations_dir),
         ledger=resolve_ledger(environ, ledger_table),
         lock_wait=_seconds(lock_wait, environ, ENV_LOCK_WAIT, DEFAULT_LOCK_WAIT),

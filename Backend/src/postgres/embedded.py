@@ -43,14 +43,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from src import PROJECT_ROOT
+from src.postgres.datadir import DEFAULT_DATA_DIR as DEFAULT_DATA_DIR
+from src.postgres.datadir import ENV_DATA_DIR as ENV_DATA_DIR
 from src.postgres.settings import ConnectionSettings
 
-ENV_DATA_DIR = "EMBEDDED_PGDATA"
-# In a checkout, .pgdata sits in the project (wherever `migrate` is started from); an installed package
-# has no project folder of its own (PROJECT_ROOT is then inside the virtualenv), so there it is .pgdata in
-# the current directory.
-DEFAULT_DATA_DIR = PROJECT_ROOT / ".pgdata" if (PROJECT_ROOT / "pyproject.toml").is_file() else Path(".pgdata")
 SUPERUSER = "postgres"
 """The role initdb creates (trust authentication over the socket, so no password)."""
 KEEP_FILE = "migrate-dev-server.json"

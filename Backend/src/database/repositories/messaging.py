@@ -72,12 +72,6 @@ _INSERT_MESSAGES = text(
 
 
 @functools.cache
-def _chat_by_id() -> direct.Statement[Chat]:
-    mapper = inspect(Chat)
-    return direct.compile_statement(mapper, select(*direct.columns(mapper)).where(Chat.id == bindparam("id")))
-
-
-@functools.cache
 def _newest_messages() -> direct.Statement[Message]:
     mapper = inspect(Message)
     query = (
@@ -123,9 +117,8 @@ async def create_chat(
 
 async def get_chat(session: AsyncSession, chat_id: uuid.UUID | str) -> Chat | None:
     row_id = common.identifier(chat_id, "chat_id")
-    if direct.usable(session, write=False) and session.sync_session.identity_map.get((Chat, (row_id,), None)) is None:
-        found = await direct.fetch(session, _chat_by_id(), {"id": row_id})
-        return found[0] if found else None
+    if direct.usable(session, write=False):
+        return await direct.get_one(session, Chat, row_id)
     return await session.get(Chat, row_id)
 
 

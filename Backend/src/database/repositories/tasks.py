@@ -31,12 +31,6 @@ _NEWEST_FIRST = (Todo.created_at.desc(), Todo.id.desc())
 
 
 @functools.cache
-def _by_id() -> direct.Statement[Todo]:
-    mapper = inspect(Todo)
-    return direct.compile_statement(mapper, select(*direct.columns(mapper)).where(Todo.id == bindparam("id")))
-
-
-@functools.cache
 def _by_status() -> direct.Statement[Todo]:
     mapper = inspect(Todo)
     query = select(*direct.columns(mapper)).where(Todo.status == bindparam("status"))
@@ -100,9 +94,8 @@ async def create_todos(session: AsyncSession, todos: Iterable[TodoInput]) -> lis
 
 async def get_todo(session: AsyncSession, todo_id: uuid.UUID | str) -> Todo | None:
     row_id = common.identifier(todo_id, "todo_id")
-    if direct.usable(session, write=False) and session.sync_session.identity_map.get((Todo, (row_id,), None)) is None:
-        found = await direct.fetch(session, _by_id(), {"id": row_id})
-        return found[0] if found else None
+    if direct.usable(session, write=False):
+        return await direct.get_one(session, Todo, row_id)
     return await session.get(Todo, row_id)
 
 
