@@ -61,7 +61,10 @@ class PgBouncer:
         self.folder = folder
         target = f"host={server.host} port={server.port}"
         auth = folder / "users.txt"
-        auth.write_text(f'"{server.user}" ""\n')
+        # The server's password, for PgBouncer's own login to it (a container's server asks for one; the
+        # embedded one trusts loopback). Clients log in to PgBouncer with auth_type trust.
+        secret = server.password.get_secret_value().replace('"', '""') if server.password else ""
+        auth.write_text(f'"{server.user}" "{secret}"\n')
         config = folder / "pgbouncer.ini"
         config.write_text(
             "[databases]\n"

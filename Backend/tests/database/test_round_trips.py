@@ -183,3 +183,19 @@ async def test_a_connection_idle_past_pool_ping_after_costs_one_cheap_round_trip
         finally:
             await manager.close()
     assert seen.round_trips == 2, seen.messages  # the ping (one simple query), then the read
+
+
+async def test_a_connection_used_a_moment_ago_costs_no_ping(
+    database: ConnectionSettings, migrated: DatabaseManager
+) -> None:
+    async with RoundTripProxy(database) as proxy:
+        manager = DatabaseManager(config_for(proxy.settings))  # the default pool_ping_after (1 s)
+        try:
+            read = in_session(lambda s, seed, n: tasks.get_todos_by_status(s, "pending", limit=5), readonly=True)
+            seed = Seed(uuid.uuid4(), [])
+            await read(manager, seed, 0)
+            with proxy.count() as seen:
+                await read(manager, seed, 1)
+        finally:
+            await manager.close()
+    assert seen.round_trips == 1, seen.messages  # the read alone
