@@ -1,9 +1,10 @@
 """One statement straight on a pooled asyncpg connection, its rows made into the session's ORM objects:
 the fast path of the repository calls agent code makes most (get by id, insert, update, list).
 
-Why: through SQLAlchemy's ORM execution a one-row read costs ~5x the driver's own time on this kind of
-machine (docs/benchmarks.md), almost all of it Python: the unit of work, the execution context, the ORM
-loading machinery and, outside a read-only session, a BEGIN and a COMMIT/ROLLBACK round trip each. Here a
+Why: through SQLAlchemy's ORM execution a one-row read took 2.6x a raw asyncpg pool's time on this
+machine, and a one-row write 2.5-3.5x ("ours, ORM path" in docs/benchmarks.md), almost all of it Python:
+the execution context, the ORM loading machinery, the unit of work and, for a write, a BEGIN and a
+COMMIT round trip. Here a
 statement compiled once by SQLAlchemy (so the SQL, the bind casts and the column types stay SQLAlchemy's)
 runs with asyncpg's own prepared-statement cache on a connection checked out of the engine's own pool (so
 the idle ping, recycling and invalidation are the pool's), in autocommit: one round trip, and a write that
@@ -11,14 +12,17 @@ returns has been committed by the server, as a single-statement transaction.
 
 The rows become ORM objects of the session, as a query's would: persistent, in its identity map, an
 object the session already holds is the one returned (refreshed by an UPDATE ... RETURNING), and a change
-made to one is flushed by the next commit. That uses three of SQLAlchemy's internal names (see `_adopt`);
-the whole suite runs through this path, so an upgrade that changes them fails the tests, not production.
+made to one is flushed by the next commit. That takes a few of SQLAlchemy's internal names
+(`Session._is_clean`, the identity map's `_add_unpresent`, the instance state's `key` and `session_id`,
+the asyncpg adapter's `_handle_exception`); the whole suite runs through this path, so an upgrade that
+changes them fails the tests, not production.
 
 `usable(session)` says when this path may run: only when it cannot change what the caller sees of a
 transaction. The session must have no transaction under way and nothing waiting to be flushed; outside
 read-only sessions the caller must not own the transaction (`manager.transaction()`, `session.begin()`).
-Sessions under transaction pooling never use it (their settings are SET LOCAL in each transaction). In
-every other case the repository runs its ORM statement, with the same result.
+Sessions under transaction pooling never use it (their settings are SET LOCAL in each transaction), nor
+does an engine whose statements something else listens to (`_watched`). In every other case the
+repository runs its ORM statement, with the same result.
 """
 
 from __future__ import annotations
