@@ -142,6 +142,8 @@ def test_db_settings_from_the_environment_are_used(database: ConnectionSettings)
         "DB_NAME": database.database,
         "DB_USER": database.user,
     }
+    if database.password is not None:  # a server that asks for one (TEST_POSTGRES=docker)
+        env["DB_PASSWORD"] = database.password.get_secret_value()
     result = migrate("status", env=env)
     assert result.exit_code == 0, result.output
     assert f"Database    {database.describe()}" in result.stdout
