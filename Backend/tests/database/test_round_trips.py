@@ -169,11 +169,10 @@ async def test_round_trips_per_call(counted: Counted, name: str) -> None:
     assert (seen.round_trips, seen.connections) == (ROUND_TRIPS[name], 0), seen.messages
 
 
-async def test_a_connection_idle_past_pool_ping_after_costs_one_cheap_round_trip_more(
-    database: ConnectionSettings, migrated: DatabaseManager
-) -> None:
+async def second_read(database: ConnectionSettings, **config: Any) -> Any:
+    """What a read-only read costs on the wire right after an identical one, with `config` for the manager."""
     async with RoundTripProxy(database) as proxy:
-        manager = DatabaseManager(config_for(proxy.settings, pool_ping_after=0))  # every checkout is "idle"
+        manager = DatabaseManager(config_for(proxy.settings, **config))
         try:
             read = in_session(lambda s, seed, n: tasks.get_todos_by_status(s, "pending", limit=5), readonly=True)
             seed = Seed(uuid.uuid4(), [])
@@ -182,20 +181,18 @@ async def test_a_connection_idle_past_pool_ping_after_costs_one_cheap_round_trip
                 await read(manager, seed, 1)
         finally:
             await manager.close()
+    return seen
+
+
+async def test_a_connection_idle_past_pool_ping_after_costs_one_cheap_round_trip_more(
+    database: ConnectionSettings, migrated: DatabaseManager
+) -> None:
+    seen = await second_read(database, pool_ping_after=0)  # every checkout is "idle"
     assert seen.round_trips == 2, seen.messages  # the ping (one simple query), then the read
 
 
 async def test_a_connection_used_a_moment_ago_costs_no_ping(
     database: ConnectionSettings, migrated: DatabaseManager
 ) -> None:
-    async with RoundTripProxy(database) as proxy:
-        manager = DatabaseManager(config_for(proxy.settings))  # the default pool_ping_after (1 s)
-        try:
-            read = in_session(lambda s, seed, n: tasks.get_todos_by_status(s, "pending", limit=5), readonly=True)
-            seed = Seed(uuid.uuid4(), [])
-            await read(manager, seed, 0)
-            with proxy.count() as seen:
-                await read(manager, seed, 1)
-        finally:
-            await manager.close()
+    seen = await second_read(database)  # the default pool_ping_after (1 s)
     assert seen.round_trips == 1, seen.messages  # the read alone
