@@ -101,20 +101,21 @@ def compile_statement(mapper: Mapper[M], statement: ClauseElement) -> Statement[
     return Statement(mapper, compiled.string, tuple(binds), tuple(keys), tuple(results), identity, identity_class)
 
 
+def _values(mapper: Mapper[Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """A bind per attribute written, named `v_<key>` (a bind may not share a column's name in SET/VALUES)."""
+    return {key: bindparam(f"v_{key}", type_=mapper.column_attrs[key].columns[0].type) for key in keys}
+
+
 @functools.lru_cache(maxsize=512)
 def _insert(mapper: Mapper[Any], keys: tuple[str, ...]) -> Statement[Any]:
-    attributes = mapper.column_attrs
-    values = {key: bindparam(f"v_{key}", type_=attributes[key].columns[0].type) for key in keys}
-    return compile_statement(mapper, insert(mapper).values(values).returning(*columns(mapper)))
+    return compile_statement(mapper, insert(mapper).values(_values(mapper, keys)).returning(*columns(mapper)))
 
 
 @functools.lru_cache(maxsize=512)
 def _update(mapper: Mapper[Any], keys: tuple[str, ...]) -> Statement[Any]:
-    attributes = mapper.column_attrs
     (key_column,) = mapper.primary_key
-    values = {key: bindparam(f"v_{key}", type_=attributes[key].columns[0].type) for key in keys}
-    query = update(mapper).where(key_column == bindparam("row_id")).values(values).returning(*columns(mapper))
-    return compile_statement(mapper, query)
+    query = update(mapper).where(key_column == bindparam("row_id")).values(_values(mapper, keys))
+    return compile_statement(mapper, query.returning(*columns(mapper)))
 
 
 @functools.lru_cache(maxsize=64)
@@ -206,25 +207,25 @@ async def fetch(
         for value in [params[name]]
     ]
     raw = await greenlet_spawn(engine.raw_connection)
-    failure: BaseException | None = None
+    failed = False
+    invalid: BaseException | None = None
+    """The failure that leaves the connection unfit for reuse: a disconnect, or anything not the server's."""
     started = time.perf_counter()
     try:
         driver: Any = raw.driver_connection
         records = await driver.fetch(statement.sql, *args)
     except Exception as error:
+        failed = True
         failure = _translated(engine, raw, statement.sql, error)
+        if not isinstance(failure, sa_exc.DBAPIError) or failure.connection_invalidated:
+            invalid = failure
         raise failure from error
     except BaseException as error:  # cancelled mid-statement: the connection's state is unknown
-        failure = error
+        failed, invalid = True, error
         raise
     finally:
-        invalid = (
-            failure
-            if failure is not None and (not isinstance(failure, sa_exc.DBAPIError) or failure.connection_invalidated)
-            else None
-        )
         await greenlet_spawn(_release, raw, invalid)
-        slowlog.observe(engine, statement.sql, (time.perf_counter() - started) * 1000, failed=failure is not None)
+        slowlog.observe(engine, statement.sql, (time.perf_counter() - started) * 1000, failed=failed)
     return _adopt(session, statement, records, refresh=refresh)
 
 
@@ -285,10 +286,7 @@ def _adopt(session: AsyncSession, statement: Statement[M], records: Sequence[Any
         obj = new_instance()
         values = obj.__dict__
         values.update(zip(keys, record, strict=False))  # a record has exactly the keys (compile_statement)
-        for key, processor in results:
-            value = values[key]
-            if value is not None:
-                values[key] = processor(value)
+        _converted(values, results)
         state: Any = instance_state(obj)
         state.key = identity
         state.session_id = session_id
