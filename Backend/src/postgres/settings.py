@@ -20,14 +20,16 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 ENV_URL = "DATABASE_URL"
-ENV_HOST = "DB_HOST"
-ENV_PORT = "DB_PORT"
-ENV_NAME = "DB_NAME"
-ENV_USER = "DB_USER"
-ENV_PASSWORD = "DB_PASSWORD"  # noqa: S105 - the variable's name, not a password
-ENV_SSLMODE = "DB_SSLMODE"
-ENV_CONNECT_TIMEOUT = "DB_CONNECT_TIMEOUT"
-ENV_TRANSACTION_POOLING = "DB_TRANSACTION_POOLING"
+ENV_PREFIX = "DB_"
+"""Every other connection variable is this prefix and the field's name (DB_HOST, DB_PASSWORD, ...)."""
+ENV_HOST = ENV_PREFIX + "HOST"
+ENV_PORT = ENV_PREFIX + "PORT"
+ENV_NAME = ENV_PREFIX + "NAME"
+ENV_USER = ENV_PREFIX + "USER"
+ENV_PASSWORD = ENV_PREFIX + "PASSWORD"
+ENV_SSLMODE = ENV_PREFIX + "SSLMODE"
+ENV_CONNECT_TIMEOUT = ENV_PREFIX + "CONNECT_TIMEOUT"
+ENV_TRANSACTION_POOLING = ENV_PREFIX + "TRANSACTION_POOLING"
 
 # Setting any of these means "a database is configured"; with none of them the CLI uses the embedded server.
 LOCATION_ENV = (ENV_URL, ENV_HOST, ENV_PORT, ENV_NAME, ENV_USER, ENV_PASSWORD)
